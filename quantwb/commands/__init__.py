@@ -1,0 +1,1 @@
+"""Click commands, one module per command family; each only parses options and calls the library."""

@@ -1,0 +1,1 @@
+"""Quantizers: one file per format, one registry (`registry.py`)."""

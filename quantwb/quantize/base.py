@@ -1,0 +1,80 @@
+"""The quantize stage's protocol: a frozen `QuantSpec` in, an `Artifact` (file or folder + manifest) out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from quantwb.calibration import CalibrationSpec
+from quantwb.models import ModelSource
+
+MANIFEST_NAME = "quantwb-manifest.json"  # inside HF folders; GGUF files get `<file>.manifest.json`
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """What to make. `options` holds method-specific settings (act_order, damp, imatrix, checkpoint format)."""
+
+    method: Literal["awq", "gptq", "rtn", "gguf"]
+    bits: int | None = None
+    group_size: int | None = None
+    symmetric: bool | None = None
+    gguf_type: str | None = None
+    calibration: CalibrationSpec | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return dict(self.options).get(name, default)
+
+    @property
+    def scheme(self) -> str:
+        """Short scheme label: the GGUF type, or w{bits}g{group} for AWQ/GPTQ/RTN."""
+        if self.gguf_type:
+            return self.gguf_type
+        group = "ch" if self.group_size in (None, -1) else str(self.group_size)
+        return f"w{self.bits}g{group}"
+
+    def slug(self, model_name: str) -> str:
+        """Variant name: `smollm2-135m-Q4_K_M`, `smollm2-135m-gptq-w4g64`."""
+        if self.method == "gguf":
+            return f"{model_name}-{self.scheme}"
+        return f"{model_name}-{self.method}-{self.scheme}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["options"] = dict(self.options)
+        return data
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A written variant: a GGUF file or an HF folder, with the facts read back from it."""
+
+    path: Path
+    format: Literal["hf", "gguf"]
+    name: str
+    source: ModelSource
+    spec: QuantSpec
+    size_bytes: int
+    n_params: int | None
+    bits_per_weight: float | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+class Quantizer(Protocol):
+    """Turns a source model into one artifact in `out_dir`; never leaves a partial artifact behind."""
+
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact: ...
+
+
+@dataclass
+class Stopwatch:
+    """Wall time of a block, in seconds."""
+
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,189 @@
+"""One JSON record per (variant, evaluation): schema-versioned, written atomically, validated on read.
+
+Records are the only interface between `quantwb eval` and `quantwb compare`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from quantwb.errors import RecordError
+from quantwb.fileio import write_json_atomic
+
+SCHEMA_VERSION = 1
+RECORD_KIND = "quantwb.record"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metric(_Strict):
+    """One task metric, e.g. arc_easy acc_norm = 0.52 ± 0.02."""
+
+    name: str = Field(description="metric name as lm-eval reports it: acc, acc_norm, word_perplexity, ...")
+    task: str = Field(description="task name, e.g. arc_easy")
+    value: float
+    stderr: float | None = Field(default=None, description="standard error of `value`; None when not defined")
+    higher_is_better: bool
+    filter: str = Field(default="none", description="lm-eval filter the metric was computed under")
+
+
+class VariantInfo(_Strict):
+    """What was measured: one quantized (or reference) artifact."""
+
+    name: str = Field(description="variant slug, e.g. smollm2-135m-Q4_K_M")
+    format: Literal["hf", "gguf"]
+    method: str = Field(description="fp | awq | gptq | rtn | gguf")
+    quant_type: str | None = Field(default=None, description="GGUF file type (Q4_K_M) or scheme (w4g128)")
+    path: str
+    sha256: str = Field(description="content hash of the artifact")
+    source_sha256: str | None = Field(default=None, description="content hash of the model it was made from")
+    size_bytes: int = Field(description="bytes of the weight files")
+    n_params: int | None = None
+    bits_per_weight: float | None = Field(default=None, description="8 * weight bytes / parameters")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="quantization settings")
+
+
+class BaselineInfo(_Strict):
+    """The model every variant is compared against."""
+
+    name: str
+    sha256: str
+    origin: str | None = Field(default=None, description="provenance note, e.g. 'dequantized from Q4_1'")
+
+
+class TextData(_Strict):
+    """The token stream scored for perplexity and KL divergence."""
+
+    name: str
+    sha256: str = Field(description="sha256 of the text file's bytes")
+    n_tokens: int = Field(description="tokens in the whole text")
+    ctx: int = Field(description="window length in tokens")
+    n_chunks: int = Field(description="windows scored")
+    n_scored: int = Field(description="positions scored (second half of every window)")
+
+
+class Perplexity(_Strict):
+    ppl: float
+    ppl_unc: float = Field(description="uncertainty of ppl, as llama.cpp reports it")
+    nll_mean_nats: float
+
+
+class Distribution(_Strict):
+    """Mean ± uncertainty and percentiles of a per-position quantity."""
+
+    mean: float
+    mean_unc: float
+    rms: float | None = None
+    max: float
+    min: float
+    percentiles: dict[str, float] = Field(description="'99.9', '99', '95', '90', '50', '10', '5', '1', '0.1'")
+
+
+class KLDivergence(_Strict):
+    """llama.cpp's KL-divergence statistics of the variant against the baseline."""
+
+    kld: Distribution = Field(description="KL(base || variant) per position, nats")
+    delta_p: Distribution = Field(description="q[tok] - p[tok] per position, probability")
+    same_top_p: float = Field(description="share of positions where both argmaxes agree")
+    same_top_p_unc: float
+    ppl_ratio: float = Field(description="PPL(variant) / PPL(base)")
+    ppl_ratio_unc: float
+    ln_ppl_ratio: float
+    ln_ppl_ratio_unc: float
+
+
+class Resources(_Strict):
+    """Measured cost of loading and running the variant."""
+
+    peak_rss_load_bytes: int | None = None
+    peak_rss_eval_bytes: int | None = None
+    prompt_tokens_per_s: float | None = None
+    gen_tokens_per_s: float | None = None
+    device: str = "cpu"
+    threads: int | None = None
+
+
+class Record(_Strict):
+    """One variant under one evaluation."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["quantwb.record"] = RECORD_KIND
+    evaluation: Literal["text", "tasks"] = Field(description="text: PPL/KLD/speed; tasks: lm-eval suites")
+    created_at: str
+    variant: VariantInfo
+    baseline: BaselineInfo
+    text: TextData | None = None
+    perplexity: Perplexity | None = None
+    kld: KLDivergence | None = None
+    metrics: list[Metric] = Field(default_factory=list)
+    task_settings: dict[str, Any] = Field(default_factory=dict, description="limit, num_fewshot, tasks dir")
+    resources: Resources = Field(default_factory=Resources)
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict[str, str]:
+    import os
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": str(os.cpu_count())}
+
+
+def record_filename(record: Record) -> str:
+    return f"{record.variant.name}.{record.evaluation}.json"
+
+
+def write_record(record: Record, out_dir: Path) -> Path:
+    """Write `record` atomically into `out_dir`; returns its path."""
+    path = out_dir / record_filename(record)
+    write_json_atomic(path, record.model_dump(mode="json"))
+    return path
+
+
+def read_record(path: Path) -> Record:
+    """Read and validate one record; a damaged or foreign file raises RecordError with one line."""
+    try:
+        payload = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise RecordError(f"{path}: cannot read ({err.strerror})") from err
+    except json.JSONDecodeError as err:
+        raise RecordError(f"{path}: not valid JSON, truncated or damaged (line {err.lineno})") from err
+    if not isinstance(payload, dict) or payload.get("kind") != RECORD_KIND:
+        raise RecordError(f"{path}: not a quantwb record")
+    version = payload.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise RecordError(f"{path}: record schema version {version}, this quantwb reads version {SCHEMA_VERSION}")
+    try:
+        return Record.model_validate(payload)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise RecordError(f"{path}: invalid record at {where}: {first['msg']}") from err
+
+
+def find_records(paths: list[Path]) -> list[Path]:
+    """Expand files, folders (recursively, *.json) and globs into record paths."""
+    found: list[Path] = []
+    for given in paths:
+        given = Path(given)
+        if given.is_dir():
+            found.extend(sorted(p for p in given.rglob("*.json") if not p.name.startswith(".")))
+        elif given.is_file():
+            found.append(given)
+        else:
+            matches = sorted(Path().glob(str(given))) if any(c in str(given) for c in "*?[") else []
+            if not matches:
+                raise RecordError(f"{given}: no such record file or folder")
+            found.extend(matches)
+    return found

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install quantwb and its pinned dependencies into the current Python (3.11+).
+# Torch goes first, pinned to the CPU build this machine kind carries, unless a torch is already
+# installed (a GPU user keeps theirs); an unpinned torch would pull a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c "import torch" 2>/dev/null; then
+  "$PYTHON" -m pip install "torch==2.13.0"
+fi
+# llama-cpp-python builds from source here (~5 min on 2 cores); the multimodal part is not needed.
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+"$PYTHON" -m pip install -e ".[test]"

@@ -1,0 +1,47 @@
+"""Shared fixtures: the tiny Llama model (built once per checkout, cached by pytest) and data paths."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_model import SHARED_DATA, build_tiny_model
+
+TINY_MODEL_VERSION = "v1"  # bump when build_tiny_model changes, so the cached copy is rebuilt
+
+
+@pytest.fixture(autouse=True)
+def quantwb_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep tests out of the user's cache, but share one home per session (built-in models are big)."""
+    home = tmp_path_factory.getbasetemp() / "quantwb-home"
+    monkeypatch.setenv("QUANTWB_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(request: pytest.FixtureRequest) -> Path:
+    """Path of the tiny trained Llama HF folder (SmolLM2 tokenizer, hidden 256, 2 layers)."""
+    cache = Path(request.config.cache.mkdir(f"quantwb-tiny-{TINY_MODEL_VERSION}"))
+    model_dir = cache / "model"
+    if not (model_dir / "config.json").is_file():
+        partial = cache / "model.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        build_tiny_model(partial)
+        partial.rename(model_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, the real offline corpora and task sets (tests may read it; the product must not)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"no shared data folder at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def wiki_text(shared_data: Path) -> Path:
+    return shared_data / "text" / "wiki.txt"
