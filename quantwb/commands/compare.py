@@ -1,0 +1,56 @@
+"""`quantwb compare`: records in, the memory-vs-quality report out, optionally gated for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from quantwb.reports.gate import Threshold, parse_threshold
+
+FORMAT_NAMES = ("md", "html", "json", "csv")
+
+
+def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[Threshold, ...]:
+    return tuple(parse_threshold(value) for value in values)
+
+
+@click.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Output format (default: from --out's suffix, else a terminal table).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here (atomically) instead of stdout.")
+@click.option("--baseline", metavar="NAME", help="Use only records measured against this baseline (name or sha256 prefix).")
+@click.option("--allow-mixed-baselines", is_flag=True, help="Put records with different baselines in one report (KLD/PPL ratios then do not compare).")
+@click.option("--fail-on", "thresholds", multiple=True, metavar="EXPR", callback=_thresholds,
+              help="Exit 5 if [VARIANT:]METRIC OP NUMBER holds for any variant, e.g. 'kld_mean>0.05', "
+                   "'Q2_K:ppl_ratio>1.5', 'arc_easy.acc<0.4', '*gptq*:kld_p99>1'. OP: > >= < <=. "
+                   "VARIANT: name, quant type or glob. Repeatable; every breach is named.")
+def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseline: str | None,
+            allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...]) -> None:
+    """Compare the records in RESULTS (files, folders, globs): one row per variant, sorted by size.
+
+    Shows format, method, bits per weight, size, peak RAM, PPL and PPL ratio, mean and p99 KLD,
+    same-top %, task scores and tokens/s; marks the Pareto-optimal variants (★: no other variant is
+    both smaller and better). Metrics for --fail-on: size_bytes, bpw, peak_rss_bytes, ppl, ppl_ratio,
+    kld_mean, kld_p99, kld_max, same_top_pct, prompt_tokens_per_s, gen_tokens_per_s, TASK.METRIC.
+    """
+    from quantwb.reports.compare import CompareOptions
+    from quantwb.reports.compare import compare as build
+    from quantwb.reports.gate import raise_for_breaches
+    from quantwb.reports.render import format_for, render, write_report
+
+    report = build(list(results), CompareOptions(baseline, allow_mixed_baselines, thresholds))
+    chosen = format_for(out, fmt)
+    if out is not None:
+        write_report(report, chosen or "md", out)
+        click.echo(f"wrote {out} ({len(report.rows)} variants)", err=True)
+    elif chosen is None:
+        from quantwb.reports.terminal import print_report
+
+        print_report(report)
+    else:
+        click.echo(render(report, chosen), nl=False)
+    raise_for_breaches(report.breaches)
+
+
+COMMANDS = [compare]

@@ -1,0 +1,139 @@
+"""One variant's measurements (its text and tasks records merged) and the named metrics read from them.
+
+The metric names here are the vocabulary shared by the report columns, the JSON/CSV output and the
+`--fail-on` gate, so a name a user sees in a report is a name they can gate on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from quantwb.records import BaselineInfo, Metric, Record, VariantInfo
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """One variant: the records measured on it (either may be missing) and whether it is Pareto-optimal."""
+
+    variant: VariantInfo
+    baseline: BaselineInfo
+    text: Record | None
+    tasks: Record | None
+    sources: tuple[Path, ...]
+    pareto: bool = False
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.variant.sha256 == self.baseline.sha256
+
+    def task_metric(self, key: str) -> Metric | None:
+        """The task metric named `task.metric` (e.g. arc_easy.acc_norm), or None if not measured."""
+        task, _, name = key.partition(".")
+        for metric in self.tasks.metrics if self.tasks else ():
+            if metric.task == task and metric.name == name:
+                return metric
+        return None
+
+    def value(self, name: str) -> float | None:
+        """The metric `name` (a key of METRICS or `task.metric`) in its natural unit, or None."""
+        if name in METRICS:
+            return METRICS[name].read(self)
+        metric = self.task_metric(name)
+        return metric.value if metric else None
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """A named number of a variant: what it means, its unit and which direction is better."""
+
+    description: str
+    unit: str
+    higher_is_better: bool
+    read: Callable[[VariantRow], float | None]
+
+
+def _kld(row: VariantRow):
+    return row.text.kld if row.text else None
+
+
+def _ppl(row: VariantRow):
+    return row.text.perplexity if row.text else None
+
+
+def _resources(row: VariantRow):
+    return (row.text or row.tasks).resources  # type: ignore[union-attr]
+
+
+def _peak_rss(row: VariantRow) -> float | None:
+    """The highest resident set measured while loading or evaluating, over both records."""
+    seen = [
+        value
+        for record in (row.text, row.tasks)
+        if record is not None
+        for value in (record.resources.peak_rss_load_bytes, record.resources.peak_rss_eval_bytes)
+        if value is not None
+    ]
+    return float(max(seen)) if seen else None
+
+
+def _opt(getter: Callable[[VariantRow], object | None], attribute: str, scale: float = 1.0):
+    def read(row: VariantRow) -> float | None:
+        owner = getter(row)
+        value = None if owner is None else getattr(owner, attribute)
+        return None if value is None else float(value) * scale
+
+    return read
+
+
+def _kld_stat(attribute: str | None, percentile: str | None = None):
+    def read(row: VariantRow) -> float | None:
+        kld = _kld(row)
+        if kld is None:
+            return None
+        if percentile is not None:
+            return kld.kld.percentiles.get(percentile)
+        return float(getattr(kld.kld, attribute))
+
+    return read
+
+
+# name -> definition; one table, read by the report columns, the machine outputs and the gate.
+METRICS: dict[str, MetricDef] = {
+    "size_bytes": MetricDef("bytes of the weight files", "B", False, lambda r: float(r.variant.size_bytes)),
+    "bpw": MetricDef("bits per weight", "bits", False, lambda r: r.variant.bits_per_weight),
+    "peak_rss_bytes": MetricDef("peak resident memory while loading or evaluating", "B", False, _peak_rss),
+    "ppl": MetricDef("perplexity on the text", "", False, _opt(_ppl, "ppl")),
+    "ppl_unc": MetricDef("uncertainty of the perplexity", "", False, _opt(_ppl, "ppl_unc")),
+    "ppl_ratio": MetricDef("PPL(variant) / PPL(baseline)", "", False, _opt(_kld, "ppl_ratio")),
+    "ppl_ratio_unc": MetricDef("uncertainty of the PPL ratio", "", False, _opt(_kld, "ppl_ratio_unc")),
+    "kld_mean": MetricDef("mean KL(baseline || variant) per token", "nats", False, _kld_stat("mean")),
+    "kld_mean_unc": MetricDef("uncertainty of the mean KLD", "nats", False, _kld_stat("mean_unc")),
+    "kld_p99": MetricDef("99th percentile of the per-token KLD", "nats", False, _kld_stat(None, "99")),
+    "kld_max": MetricDef("largest per-token KLD", "nats", False, _kld_stat("max")),
+    "same_top_pct": MetricDef("tokens where both models' top-1 agree", "%", True, _opt(_kld, "same_top_p", 100.0)),
+    "same_top_pct_unc": MetricDef("uncertainty of same-top", "%", False, _opt(_kld, "same_top_p_unc", 100.0)),
+    "prompt_tokens_per_s": MetricDef("prompt processing speed", "tokens/s", True, _opt(_resources, "prompt_tokens_per_s")),
+    "gen_tokens_per_s": MetricDef("generation speed", "tokens/s", True, _opt(_resources, "gen_tokens_per_s")),
+}
+
+# Which task metric a column shows when a task reports several: normalized accuracy first, as papers do.
+PREFERRED_TASK_METRICS = ("acc_norm", "acc", "exact_match", "word_perplexity")
+
+
+def describe(name: str) -> str:
+    """One-line meaning of a metric name, for help texts and error messages."""
+    if name in METRICS:
+        return METRICS[name].description
+    task, _, metric = name.partition(".")
+    return f"{metric} on task {task}"
+
+
+def higher_is_better(name: str, rows: list[VariantRow]) -> bool:
+    if name in METRICS:
+        return METRICS[name].higher_is_better
+    for row in rows:
+        if metric := row.task_metric(name):
+            return metric.higher_is_better
+    return True
