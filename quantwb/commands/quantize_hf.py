@@ -1,0 +1,96 @@
+"""`quantwb awq`, `quantwb gptq`, `quantwb rtn`: HF-folder variants that transformers and vLLM load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from quantwb.calibration import CalibrationSpec
+
+
+def _model_and_output(command: Callable) -> Callable:
+    command = click.option(
+        "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+        help="Folder in which the variant folder (named like smollm2-135m-gptq-w4g128) is written.",
+    )(command)
+    return click.argument("model")(command)
+
+
+def _calibration_options(command: Callable) -> Callable:
+    for option in reversed((
+        click.option("--calibration", default="c4", show_default=True,
+                     help="Calibration text: wiki, c4 (shipped), wikitext2/c4-hub/pile-10k (hub), or a .txt/.jsonl file."),
+        click.option("--samples", default=128, show_default=True, help="Number of calibration windows."),
+        click.option("--seq-len", default=512, show_default=True, help="Tokens per calibration window."),
+        click.option("--seed", default=0, show_default=True, help="Seed that picks the windows."),
+    )):
+        command = option(command)
+    return command
+
+
+def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | None, **fields) -> None:
+    """Resolve MODEL, run the registered quantizer, print where the variant went and what it weighs."""
+    from rich.console import Console
+
+    from quantwb.models import resolve
+    from quantwb.quantize.base import QuantSpec
+    from quantwb.quantize.registry import get_quantizer
+
+    options = tuple(sorted(fields.pop("options").items()))
+    spec = QuantSpec(method=method, calibration=calibration, options=options, **fields)
+    source = resolve(model)
+    artifact = get_quantizer(method).run(source, spec, out_dir)
+    m = artifact.manifest
+    Console(stderr=True).print(
+        f"[green]wrote[/] {artifact.path}  {m['checkpoint_format']}  w{m['bits']} g{m['group_size']}  "
+        f"{m['bits_per_weight']:.2f} bpw  {m['size_bytes'] / 2**20:.1f} MiB  {m['wall_time_s']:.1f} s"
+    )
+    click.echo(str(artifact.path))
+
+
+@click.command()
+@_model_and_output
+@click.option("--bits", type=int, default=4, show_default=True, help="Weight bits (AWQ supports 4).")
+@click.option("--group-size", type=int, default=128, show_default=True, help="Weights per scale/zero group; -1 = per channel.")
+@click.option("--zero-point/--symmetric", default=True, show_default=True, help="Asymmetric groups with a zero point (AWQ's standard), or symmetric.")
+@_calibration_options
+@click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", "awq"]), default="compressed-tensors",
+              show_default=True, help="compressed-tensors (llm-compressor) or the classic AWQ GEMM format (GPTQModel).")
+def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool, calibration: str, samples: int,
+        seq_len: int, seed: int, checkpoint_format: str) -> None:
+    """Activation-aware weight quantization of MODEL (folder, alias or hub id)."""
+    _run("awq", model, out_dir, CalibrationSpec(calibration, samples, seq_len, seed), bits=bits, group_size=group_size,
+         symmetric=not zero_point, options={"format": checkpoint_format})
+
+
+@click.command()
+@_model_and_output
+@click.option("--bits", type=int, default=4, show_default=True, help="Weight bits: 2, 3, 4 or 8.")
+@click.option("--group-size", type=int, default=128, show_default=True, help="Weights per scale group; -1 = per channel.")
+@click.option("--act-order/--no-act-order", default=True, show_default=True,
+              help="Quantize columns by decreasing activation importance (no change to the checkpoint layout).")
+@click.option("--damp", type=float, default=0.01, show_default=True, help="Hessian dampening, fraction of its mean diagonal.")
+@click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
+@_calibration_options
+@click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", "gptq"]), default="compressed-tensors",
+              show_default=True, help="compressed-tensors (llm-compressor) or the classic GPTQ format (GPTQModel).")
+def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool, damp: float, symmetric: bool,
+         calibration: str, samples: int, seq_len: int, seed: int, checkpoint_format: str) -> None:
+    """GPTQ (second-order, error-compensating) weight quantization of MODEL."""
+    _run("gptq", model, out_dir, CalibrationSpec(calibration, samples, seq_len, seed), bits=bits, group_size=group_size,
+         symmetric=symmetric, options={"act_order": act_order, "damp": damp, "format": checkpoint_format})
+
+
+@click.command()
+@_model_and_output
+@click.option("--bits", type=int, default=4, show_default=True, help="Weight bits: 2, 3, 4 or 8.")
+@click.option("--group-size", type=int, default=128, show_default=True, help="Weights per scale group; -1 = per channel.")
+@click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
+def rtn(model: str, out_dir: Path, bits: int, group_size: int, symmetric: bool) -> None:
+    """Round-to-nearest weight quantization of MODEL (no calibration): the baseline GPTQ and AWQ must beat."""
+    _run("rtn", model, out_dir, None, bits=bits, group_size=group_size, symmetric=symmetric, options={})
+
+
+COMMANDS = [awq, gptq, rtn]

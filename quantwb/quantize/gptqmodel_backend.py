@@ -1,0 +1,75 @@
+"""GPTQModel driver for the classic `gptq` and `awq` checkpoint formats (exllama/Marlin/AWQ-GEMM kernels)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from quantwb.errors import QuantizationError
+from quantwb.models import ModelSource
+from quantwb.quantize import hf_common
+from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _cpu_workers() -> Iterator[None]:
+    """GPTQModel sizes its CPU worker pool from the core count; pin it to what this machine has, for this run."""
+    key = "GPTQMODEL_CPU_WORKERS"
+    previous = os.environ.get(key)
+    os.environ.setdefault(key, str(os.cpu_count() or 1))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+
+
+def quantize_config(spec: QuantSpec, group_size: int, damp: float = 0.01, act_order: bool = True):
+    """GPTQModel's config for `spec`: GPTQ (sym/asym, act-group-aware ordering) or AWQ GEMM."""
+    from gptqmodel import QuantizeConfig
+    from gptqmodel.quantization.config import AWQConfig
+
+    if spec.method == "awq":
+        return AWQConfig(bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric))
+    return QuantizeConfig(
+        bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric), damp_percent=damp, act_group_aware=act_order
+    )
+
+
+def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 0.01, act_order: bool = True) -> Artifact:
+    """Quantize with GPTQModel and save its checkpoint (format `gptq` or `awq`) atomically."""
+    stopwatch = Stopwatch()
+    tokenizer = hf_common.load_tokenizer(source)
+    calibration = hf_common.prepare_calibration(tokenizer, spec.calibration)
+    # The group-size check and parameter count need the layer shapes; the base model gives both.
+    base = hf_common.load_model(source)
+    n_params = hf_common.logical_param_count(base)
+    group = hf_common.choose_group_size(spec.group_size, hf_common.linear_in_features(base))
+    del base
+    if group.note:
+        log.warning("%s: %s", spec.method, group.note)
+
+    def save(folder: Path) -> hf_common.Quantized:
+        with _cpu_workers(), hf_common.quiet_imports():
+            import torch
+            from gptqmodel import BACKEND, GPTQModel
+
+            config = quantize_config(spec, group.chosen, damp, act_order)
+            backend = BACKEND.AUTO if torch.cuda.is_available() else BACKEND.TORCH
+            samples = [{"input_ids": w, "attention_mask": [1] * len(w)} for w in calibration.windows]
+            try:
+                model = GPTQModel.load(str(source.path), config)
+                model.quantize(samples, batch_size=1, backend=backend, calibration_sort=None)
+                model.save(str(folder))
+            except (ValueError, RuntimeError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise QuantizationError(f"GPTQModel {spec.method} failed: {first}") from err
+        tokenizer.save_pretrained(folder)
+        return hf_common.Quantized("gptqmodel", spec.method, bool(spec.symmetric), {})
+
+    return hf_common.write_variant(source, spec, out_dir, calibration, n_params, group, save, stopwatch)

@@ -1,0 +1,28 @@
+"""Method name -> Quantizer class, as lazy "module:Class" strings so a backend imports only when used."""
+
+from __future__ import annotations
+
+import importlib
+
+from quantwb.errors import UnsupportedError
+from quantwb.quantize.base import Quantizer
+
+# Adding a format is one new file and one line here.
+QUANTIZERS: dict[str, str] = {
+    "awq": "quantwb.quantize.awq:AWQQuantizer",
+    "gptq": "quantwb.quantize.gptq:GPTQQuantizer",
+    "rtn": "quantwb.quantize.rtn:RTNQuantizer",
+    "gguf": "quantwb.quantize.gguf:GGUFQuantizer",
+}
+
+
+def methods() -> list[str]:
+    return sorted(QUANTIZERS)
+
+
+def get_quantizer(method: str) -> Quantizer:
+    """An instance of the quantizer registered for `method` (awq, gptq, rtn, gguf)."""
+    if method not in QUANTIZERS:
+        raise UnsupportedError(f"unknown quantization method {method!r} (known: {', '.join(methods())})")
+    module_name, class_name = QUANTIZERS[method].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

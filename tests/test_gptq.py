@@ -1,0 +1,64 @@
+"""GPTQ and RTN on the tiny model, for real: plain transformers loads and generates; KLD small but nonzero."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quantwb.fileio import sha256_file
+from quantwb.models import resolve
+from quantwb.quantize.base import MANIFEST_NAME, QuantSpec
+from quantwb.quantize.registry import get_quantizer
+from tests.quantize_hf_checks import FAST_CALIBRATION, generates, mean_kld_nats
+
+GPTQ_SPEC = QuantSpec(method="gptq", bits=4, group_size=128, calibration=FAST_CALIBRATION)
+
+
+@pytest.fixture(scope="module")
+def gptq_variant(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    return get_quantizer("gptq").run(resolve(str(tiny_model)), GPTQ_SPEC, tmp_path_factory.mktemp("gptq"))
+
+
+def test_gptq_folder_is_a_complete_compressed_tensors_checkpoint(gptq_variant, tiny_model: Path) -> None:
+    folder = gptq_variant.path
+    assert folder.name == "model-gptq-w4g128"
+    config = json.loads((folder / "config.json").read_text())
+    quant = config["quantization_config"]
+    assert quant["quant_method"] == "compressed-tensors"
+    weights = quant["config_groups"]["group_0"]["weights"]
+    assert (weights["num_bits"], weights["group_size"], weights["symmetric"]) == (4, 128, True)
+    assert "lm_head" in quant["ignore"]
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    assert manifest["calibration"]["text_name"] == "wiki" and len(manifest["calibration"]["text_sha256"]) == 64
+    assert manifest["wall_time_s"] > 0 and manifest["peak_rss_bytes"] > 0 and "llmcompressor" in manifest["versions"]
+    # bpw is 8 * weight-file bytes / base parameters, read back from disk.
+    weight_bytes = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+    assert gptq_variant.bits_per_weight == pytest.approx(8 * weight_bytes / gptq_variant.n_params)
+    # The tiny model is mostly a 16-bit-or-wider tied embedding, so bpw sits well above 4 but below the base's.
+    base_bytes = sum(p.stat().st_size for p in tiny_model.glob("*.safetensors"))
+    assert weight_bytes < base_bytes
+    assert (folder / "README.md").read_text().startswith("---\nbase_model: model\n")
+    assert (folder / "tokenizer.json").is_file()
+    assert not list(folder.parent.glob(".*partial*"))
+
+
+def test_gptq_loads_generates_and_stays_close(gptq_variant, tiny_model: Path) -> None:
+    assert generates(gptq_variant.path)
+    kld = mean_kld_nats(tiny_model, gptq_variant.path)
+    assert 1e-5 < kld < 0.1, kld
+
+
+def test_gptq_is_byte_identical_for_same_inputs_and_seed(gptq_variant, tiny_model: Path, tmp_path: Path) -> None:
+    again = get_quantizer("gptq").run(resolve(str(tiny_model)), GPTQ_SPEC, tmp_path)
+    for name in ("model.safetensors", "config.json", "README.md"):
+        assert sha256_file(again.path / name) == sha256_file(gptq_variant.path / name), name
+
+
+def test_rtn_has_no_calibration_and_differs_from_gptq(gptq_variant, tiny_model: Path, tmp_path: Path) -> None:
+    rtn = get_quantizer("rtn").run(resolve(str(tiny_model)), QuantSpec(method="rtn", bits=4, group_size=128), tmp_path)
+    assert rtn.manifest["calibration"] is None
+    assert sha256_file(rtn.path / "model.safetensors") != sha256_file(gptq_variant.path / "model.safetensors")
+    kld = mean_kld_nats(tiny_model, rtn.path)
+    assert 1e-5 < kld < 0.2, kld
