@@ -47,7 +47,8 @@ def test_gptq_folder_is_a_complete_compressed_tensors_checkpoint(gptq_variant, t
 def test_gptq_loads_generates_and_stays_close(gptq_variant, tiny_model: Path) -> None:
     assert generates(gptq_variant.path)
     kld = mean_kld_nats(tiny_model, gptq_variant.path)
-    assert 1e-5 < kld < 0.1, kld
+    print("tiny GPTQ w4g128 KLD nats:", kld)
+    assert 1e-5 < kld < 0.002, kld
 
 
 def test_gptq_is_byte_identical_for_same_inputs_and_seed(gptq_variant, tiny_model: Path, tmp_path: Path) -> None:
@@ -56,9 +57,13 @@ def test_gptq_is_byte_identical_for_same_inputs_and_seed(gptq_variant, tiny_mode
         assert sha256_file(again.path / name) == sha256_file(gptq_variant.path / name), name
 
 
-def test_rtn_has_no_calibration_and_differs_from_gptq(gptq_variant, tiny_model: Path, tmp_path: Path) -> None:
-    rtn = get_quantizer("rtn").run(resolve(str(tiny_model)), QuantSpec(method="rtn", bits=4, group_size=128), tmp_path)
-    assert rtn.manifest["calibration"] is None
-    assert sha256_file(rtn.path / "model.safetensors") != sha256_file(gptq_variant.path / "model.safetensors")
-    kld = mean_kld_nats(tiny_model, rtn.path)
-    assert 1e-5 < kld < 0.2, kld
+def test_rtn_kld_falls_with_bits_and_has_no_calibration(gptq_variant, tiny_model: Path, tmp_path: Path) -> None:
+    source = resolve(str(tiny_model))
+    rtn = {bits: get_quantizer("rtn").run(source, QuantSpec(method="rtn", bits=bits, group_size=128), tmp_path)
+           for bits in (2, 4, 8)}
+    assert rtn[4].manifest["calibration"] is None
+    assert sha256_file(rtn[4].path / "model.safetensors") != sha256_file(gptq_variant.path / "model.safetensors")
+    kld = {bits: mean_kld_nats(tiny_model, variant.path) for bits, variant in rtn.items()}
+    print("tiny RTN KLD nats by bits:", kld)
+    assert 0 < kld[8] < kld[4] < kld[2], kld
+    assert kld[4] < 0.002, kld
