@@ -82,6 +82,7 @@ class Distribution(_Strict):
     mean: float
     mean_unc: float
     rms: float | None = None
+    rms_unc: float | None = Field(default=None, description="uncertainty of rms")
     max: float
     min: float
     percentiles: dict[str, float] = Field(description="'99.9', '99', '95', '90', '50', '10', '5', '1', '0.1'")
@@ -98,6 +99,8 @@ class KLDivergence(_Strict):
     ppl_ratio_unc: float
     ln_ppl_ratio: float
     ln_ppl_ratio_unc: float
+    base_ppl: float | None = Field(default=None, description="PPL of the baseline on the same positions")
+    base_ppl_unc: float | None = None
 
 
 class Resources(_Strict):

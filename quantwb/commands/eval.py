@@ -1,0 +1,67 @@
+"""`quantwb eval`: PPL, KLD to base, top-1 agreement, memory and speed of each variant, one record each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+
+def _variant_path(argument: str) -> Path:
+    """A variant is a path; a built-in alias (e.g. the base itself, as a self-check) resolves to its folder."""
+    path = Path(argument).expanduser()
+    if path.exists():
+        return path
+    from quantwb.models import BUILTINS, resolve
+
+    return resolve(argument).path if argument in BUILTINS else path
+
+
+def _render(paths: list[Path]) -> None:
+    from quantwb.records import read_record
+
+    table = Table(title="quantwb eval")
+    for column in ("variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "RSS MiB", "pp tok/s", "tg tok/s"):
+        table.add_column(column, justify="left" if column in ("variant", "type") else "right")
+    for path in paths:
+        r = read_record(path)
+        if r.evaluation != "text" or r.perplexity is None or r.kld is None:
+            continue
+        k, res = r.kld, r.resources
+        table.add_row(
+            r.variant.name, r.variant.quant_type or r.variant.method, f"{r.variant.size_bytes / 2**20:.1f}",
+            f"{r.variant.bits_per_weight:.2f}" if r.variant.bits_per_weight else "-",
+            f"{r.perplexity.ppl:.3f} ± {r.perplexity.ppl_unc:.3f}", f"{k.kld.mean:.5f} ± {k.kld.mean_unc:.5f}",
+            f"{100 * k.same_top_p:.2f} %", f"{100 * (k.delta_p.rms or 0):.2f} %",
+            f"{(res.peak_rss_eval_bytes or 0) / 2**20:.0f}",
+            f"{res.prompt_tokens_per_s:.0f}" if res.prompt_tokens_per_s else "-",
+            f"{res.gen_tokens_per_s:.1f}" if res.gen_tokens_per_s else "-",
+        )
+    Console().print(table)
+    for path in paths:
+        click.echo(f"record: {path}")
+
+
+@click.command("eval")
+@click.argument("variants", nargs=-1, required=True)
+@click.option("--base", required=True, help="The model the variants were made from (folder, alias or hub id).")
+@click.option("--text", default="wiki", show_default=True, help="Packaged text name (wiki, c4) or a .txt/.jsonl file.")
+@click.option("--ctx", default=512, show_default=True, type=click.IntRange(min=4), help="Window length in tokens.")
+@click.option("--chunks", type=click.IntRange(min=1), help="Score only the first N windows (default: all).")
+@click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the records.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
+@click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
+def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: int | None, out_dir: Path,
+             threads: int | None, force: bool) -> None:
+    """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
+    perplexity tool does in KL-divergence mode; write one record per variant into --out."""
+    from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+
+    config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, force=force)
+    _render(evaluate_variants([_variant_path(v) for v in variants], config))
+
+
+COMMANDS = [eval_cmd]

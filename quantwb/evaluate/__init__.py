@@ -1,0 +1,1 @@
+"""Evaluation: every variant scored on the same token windows (PPL, KLD to base, top-1, memory, speed)."""

@@ -1,0 +1,103 @@
+"""GGUF runner: llama-cpp-python, one window per decode, logits requested only for scored positions."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quantwb.errors import EvaluationError, InputError
+from quantwb.evaluate.runners import ForwardClock, RunnerOptions
+
+
+def load_llama(path: Path, **params):
+    """llama_cpp.Llama with llama.cpp's own logging silenced; a file it cannot load is an InputError."""
+    import llama_cpp
+
+    llama_cpp.llama_log_set(_discard_log(), ctypes.c_void_p(0))
+    try:
+        return llama_cpp.Llama(str(path), verbose=False, **params)
+    except (ValueError, RuntimeError) as err:
+        raise InputError(f"{path}: llama.cpp cannot load this GGUF ({err})") from err
+
+
+@functools.cache
+def _discard_log():
+    """One C callback that drops llama.cpp log lines (cached: C must keep a live reference to it)."""
+    import llama_cpp
+
+    return llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+
+
+class GGUFRunner:
+    """A .gguf file on CPU through llama.cpp (same kernels as llama-perplexity)."""
+
+    def __init__(self, path: Path, options: RunnerOptions) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self.llm = load_llama(
+            path, n_ctx=options.ctx, n_batch=options.ctx, n_ubatch=min(options.ctx, 512),
+            n_threads=options.threads, n_threads_batch=options.threads, logits_all=False,
+        )
+        self.vocab_size = self.llm.n_vocab()
+        self._ctx = self.llm.ctx
+        self._batch = llama_cpp.llama_batch_init(options.ctx, 0, 1)
+        self.clock = ForwardClock()
+
+    def _decode(self, ids: np.ndarray | list[int], start_pos: int, want_logits: np.ndarray) -> int:
+        """Decode `ids` at positions start_pos.. on sequence 0; returns how many rows of logits came out."""
+        batch = self._batch
+        batch.n_tokens = len(ids)
+        for k, token in enumerate(ids):
+            batch.token[k] = int(token)
+            batch.pos[k] = start_pos + k
+            batch.n_seq_id[k] = 1
+            batch.seq_id[k][0] = 0
+            batch.logits[k] = bool(want_logits[k])
+        if self._lib.llama_decode(self._ctx, batch) != 0:
+            raise EvaluationError("llama_decode failed")
+        return int(np.count_nonzero(want_logits))
+
+    def _clear(self) -> None:
+        self._lib.llama_memory_clear(self._lib.llama_get_memory(self._ctx), True)
+
+    def _logits(self, rows: int) -> np.ndarray:
+        pointer = self._lib.llama_get_logits(self._ctx)
+        array = np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(rows, self.vocab_size))
+        return array.copy()
+
+    def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
+        ctx = windows.shape[1]
+        positions = np.arange(ctx)
+        want = (positions >= first) & (positions < ctx - 1)
+        out = []
+        for window in windows:
+            self._clear()
+            self.clock.start()
+            rows = self._decode(window, 0, want)
+            self._lib.llama_synchronize(self._ctx)
+            self.clock.stop(ctx)
+            out.append(self._logits(rows))
+        return np.concatenate(out)
+
+    def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:
+        self._clear()
+        last = np.zeros(len(prompt_ids), dtype=bool)
+        last[-1] = True
+        self._decode(prompt_ids, 0, last)
+        next_id = int(np.argmax(self._logits(1)[0]))
+        started = time.perf_counter()
+        for step in range(n_new):
+            self._decode([next_id], len(prompt_ids) + step, np.ones(1, dtype=bool))
+            next_id = int(np.argmax(self._logits(1)[0]))
+        return n_new / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        if self._batch is not None:
+            self._lib.llama_batch_free(self._batch)
+            self._batch = None
+        self.llm.close()

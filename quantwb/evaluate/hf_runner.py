@@ -1,0 +1,66 @@
+"""HF runner: transformers loads fp, AWQ, GPTQ and compressed-tensors checkpoints; windows run batched."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from quantwb.errors import EvaluationError, InputError
+from quantwb.evaluate.runners import ForwardClock, RunnerOptions
+
+log = logging.getLogger(__name__)
+
+
+class HFRunner:
+    """A causal LM folder on CPU; unquantized weights run in float32, quantized ones as their loader decides."""
+
+    def __init__(self, path: Path, options: RunnerOptions) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # rich shows our own progress
+        torch.set_num_threads(options.threads)
+        self.options = options
+        config = json.loads((path / "config.json").read_text())
+        dtype = "auto" if config.get("quantization_config") else torch.float32
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map="cpu")
+        except (OSError, ValueError, RuntimeError, ImportError, KeyError) as err:
+            raise InputError(f"{path}: transformers cannot load this checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
+        self.model.eval()
+        self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self.clock = ForwardClock()
+
+    def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
+        import torch
+
+        ctx = windows.shape[1]
+        with torch.inference_mode():
+            self.clock.start()
+            # logits_to_keep: the LM head runs only on the positions that are scored (and the last one).
+            logits = self.model(input_ids=torch.from_numpy(windows), logits_to_keep=ctx - first, use_cache=False).logits
+            self.clock.stop(windows.size)
+        if not torch.isfinite(logits).all():
+            raise EvaluationError("the model produced non-finite logits (NaN/inf); the checkpoint is broken")
+        return logits[:, :-1, :].float().reshape(-1, logits.shape[-1]).numpy()
+
+    def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:
+        import torch
+
+        with torch.inference_mode():
+            ids = torch.tensor([prompt_ids])
+            out = self.model(input_ids=ids, use_cache=True)
+            past, next_id = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            started = time.perf_counter()
+            for _ in range(n_new):
+                out = self.model(input_ids=next_id, past_key_values=past, use_cache=True)
+                past, next_id = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            return n_new / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        del self.model

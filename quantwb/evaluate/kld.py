@@ -1,0 +1,128 @@
+"""KL divergence, Δp and top-1 agreement of a variant against the base, per scored position (llama.cpp's method).
+
+KLD(base‖variant) = Σ_{i: log p_i > −16} p_i (log p_i − log q_i). It is evaluated as
+Σ p̃ log p − Σ p̃ log q, where p̃ is the stored base distribution (zero below the −16 cut): the first
+sum is computed once in the base pass by the same code as the second, so base against itself is
+exactly 0, and the variant side needs only one dot product per position.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from quantwb.evaluate.perplexity import log_ppl_ratio, mean_and_uncertainty
+from quantwb.records import Distribution, KLDivergence
+
+LOG_P_CUT = -16.0  # llama.cpp ignores base tokens at or below this log-probability
+KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)
+DELTA_P_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 75.0, 50.0, 25.0, 10.0, 5.0, 1.0, 0.1)
+
+
+@dataclass(frozen=True)
+class LogitParts:
+    """One model's log-softmax at n positions, kept as (logits − max) and log Σ exp(logits − max)."""
+
+    shifted: np.ndarray  # (n, vocab) float32
+    log_norm: np.ndarray  # (n,) float32; log q_i = shifted_i − log_norm
+    top: np.ndarray  # (n,) argmax token
+    nll: np.ndarray  # (n,) −log q[target], nats
+
+
+@dataclass(frozen=True)
+class BaseRows:
+    """The base model at n scored positions, as cached on disk."""
+
+    p: np.ndarray  # (n, vocab) float16/float32 probabilities, zero where log p <= LOG_P_CUT
+    p_sum: np.ndarray  # (n,) Σ p over the stored p
+    plogp: np.ndarray  # (n,) Σ p log p over the stored p, nats
+    nll: np.ndarray  # (n,) −log p[target], nats
+    top: np.ndarray  # (n,) argmax token
+
+
+@dataclass(frozen=True)
+class PositionStats:
+    """Per-position series that every summary statistic is computed from."""
+
+    nll: np.ndarray
+    base_nll: np.ndarray
+    kld: np.ndarray
+    p_diff: np.ndarray
+    same_top: np.ndarray  # bool
+
+    @staticmethod
+    def concat(parts: list[PositionStats]) -> PositionStats:
+        return PositionStats(*(np.concatenate([getattr(p, name) for p in parts]) for name in PositionStats.__dataclass_fields__))
+
+
+def logit_parts(logits: np.ndarray, targets: np.ndarray) -> LogitParts:
+    """Log-softmax pieces of float32 logits (n, vocab) and the NLL of `targets` (n,)."""
+    logits = np.asarray(logits, dtype=np.float32)
+    rows = np.arange(len(logits))
+    top = np.argmax(logits, axis=1)
+    shifted = logits - logits[rows, top][:, None]
+    log_norm = np.log(np.sum(np.exp(shifted), axis=1, dtype=np.float64)).astype(np.float32)
+    nll = (log_norm - shifted[rows, targets]).astype(np.float64)
+    return LogitParts(shifted=shifted, log_norm=log_norm, top=top, nll=nll)
+
+
+def cross_term(p: np.ndarray, parts: LogitParts, p_sum: np.ndarray) -> np.ndarray:
+    """Σ_i p_i log q_i per position (nats), with q given by `parts`."""
+    dot = np.einsum("ij,ij->i", p.astype(np.float32, copy=False), parts.shifted, dtype=np.float64)
+    return dot - parts.log_norm.astype(np.float64) * p_sum
+
+
+def base_rows(parts: LogitParts, store_dtype: type = np.float16) -> BaseRows:
+    """What the base pass stores: p cut at LOG_P_CUT and rounded to `store_dtype`, plus exact NLL and argmax."""
+    log_p = parts.shifted - parts.log_norm[:, None]
+    p = np.where(log_p > LOG_P_CUT, np.exp(log_p), 0.0).astype(store_dtype)
+    p_sum = np.sum(p, axis=1, dtype=np.float64)
+    return BaseRows(p=p, p_sum=p_sum, plogp=cross_term(p, parts, p_sum), nll=parts.nll, top=parts.top)
+
+
+def position_stats(base: BaseRows, variant: LogitParts) -> PositionStats:
+    """KLD, Δp = q[tok] − p[tok] and same-top for each position; base and variant rows must align."""
+    kld = base.plogp - cross_term(base.p, variant, base.p_sum)
+    p_diff = np.exp(-variant.nll) - np.exp(-base.nll)
+    return PositionStats(nll=variant.nll, base_nll=base.nll, kld=kld, p_diff=p_diff, same_top=variant.top == base.top)
+
+
+def _distribution(values: np.ndarray, percentiles: tuple[float, ...], with_rms: bool = False) -> Distribution:
+    mean, unc = mean_and_uncertainty(values)
+    quantiles = np.quantile(values.astype(np.float64), [p / 100.0 for p in percentiles])
+    rms = rms_unc = None
+    if with_rms:
+        mse, mse_unc = mean_and_uncertainty(np.square(values))
+        rms = math.sqrt(mse)
+        rms_unc = 0.5 / rms * mse_unc if rms > 0 else 0.0
+    return Distribution(
+        mean=mean, mean_unc=unc, rms=rms, rms_unc=rms_unc, max=float(values.max()), min=float(values.min()),
+        percentiles={_label(p): float(q) for p, q in zip(percentiles, quantiles, strict=True)},
+    )
+
+
+def _label(percent: float) -> str:
+    return f"{percent:g}"
+
+
+def summarize(stats: PositionStats) -> KLDivergence:
+    """llama.cpp's KL-divergence report: KLD and Δp distributions, same-top p, PPL ratio, all ± uncertainty."""
+    count = len(stats.kld)
+    same_top = float(np.mean(stats.same_top))
+    ln_ratio, ln_ratio_unc = log_ppl_ratio(stats.nll, stats.base_nll)
+    base_mean, base_unc = mean_and_uncertainty(stats.base_nll)
+    ratio = math.exp(ln_ratio)
+    return KLDivergence(
+        kld=_distribution(stats.kld, KLD_PERCENTILES),
+        delta_p=_distribution(stats.p_diff, DELTA_P_PERCENTILES, with_rms=True),
+        same_top_p=same_top,
+        same_top_p_unc=math.sqrt(same_top * (1.0 - same_top) / (count - 1)) if count > 1 else 0.0,
+        ppl_ratio=ratio,
+        ppl_ratio_unc=ratio * ln_ratio_unc,
+        ln_ppl_ratio=ln_ratio,
+        ln_ppl_ratio_unc=ln_ratio_unc,
+        base_ppl=math.exp(base_mean),
+        base_ppl_unc=math.exp(base_mean) * base_unc,
+    )

@@ -1,0 +1,127 @@
+"""The two passes, each run in its own process: the base pass (writes the cache) and a variant pass.
+
+One forward pass per window yields everything: NLL (PPL), KLD, Δp and top-1 against the cached base.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from quantwb.evaluate import kld
+from quantwb.evaluate.base_cache import CacheReader, CacheWriter
+from quantwb.evaluate.runners import RunnerOptions, open_runner
+from quantwb.evaluate.windows import WindowPlan, batches, window_inputs, window_targets
+from quantwb.fileio import atomic_path
+from quantwb.evaluate.memory import process_peak_rss_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BasePassJob:
+    base_path: Path
+    tokens: np.ndarray
+    plan: WindowPlan
+    options: RunnerOptions
+    cache_dir: Path
+    dtype: str
+    meta: dict
+
+
+@dataclass(frozen=True)
+class VariantPassJob:
+    label: str
+    format: Literal["hf", "gguf"]
+    path: Path
+    cache_dir: Path
+    options: RunnerOptions
+    gen_tokens: int
+
+
+@dataclass(frozen=True)
+class VariantPassResult:
+    """Per-position series and measured costs of one variant."""
+
+    stats: kld.PositionStats
+    vocab_size: int
+    peak_rss_load_bytes: int
+    peak_rss_eval_bytes: int
+    prompt_tokens_per_s: float | None
+    gen_tokens_per_s: float | None
+
+
+def _progress(description: str, total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=True)
+    return progress, progress.add_task(description, total=total)
+
+
+def _quiet_native_logs() -> None:
+    """The child is a fresh interpreter: keep import-time chatter of unrelated libraries off the terminal."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run_base_pass(job: BasePassJob) -> None:
+    """Score the base on every window and write the cache folder atomically."""
+    _quiet_native_logs()
+    runner = open_runner("hf", job.base_path, job.options)
+    plan = job.plan
+    with atomic_path(job.cache_dir) as tmp:
+        writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype)
+        progress, task = _progress("base pass", plan.n_chunks)
+        try:
+            with progress:
+                for indices in batches(plan, job.options.batch_windows):
+                    logits = runner.scored_logits(window_inputs(job.tokens, plan, indices), plan.first)
+                    parts = kld.logit_parts(logits, window_targets(job.tokens, plan, indices).reshape(-1))
+                    writer.append(kld.base_rows(parts, np.dtype(job.dtype).type))
+                    progress.advance(task, len(indices))
+            writer.finish({**job.meta, "vocab": runner.vocab_size})
+        finally:
+            writer.close()
+    runner.close()
+
+
+def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
+    """Load the variant, score every cached window, then time greedy generation."""
+    _quiet_native_logs()
+    cache = CacheReader(job.cache_dir)
+    runner = open_runner(job.format, job.path, job.options)
+    rss_load = process_peak_rss_bytes()
+    if runner.vocab_size != cache.vocab:
+        from quantwb.evaluate.tokens import TokenizerMismatchError
+
+        raise TokenizerMismatchError(f"{job.path}: vocabulary of {runner.vocab_size} tokens, the base has {cache.vocab}")
+    plan, per_window = cache.plan, cache.plan.scored_per_window
+    parts_list = []
+    progress, task = _progress(job.label, plan.n_chunks)
+    with progress:
+        for indices in batches(plan, job.options.batch_windows):
+            logits = runner.scored_logits(window_inputs(cache.tokens, plan, indices), plan.first)
+            variant = kld.logit_parts(logits, window_targets(cache.tokens, plan, indices).reshape(-1))
+            base = cache.rows(indices.start * per_window, len(indices) * per_window)
+            parts_list.append(kld.position_stats(base, variant))
+            progress.advance(task, len(indices))
+    n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
+    prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]
+    gen_speed = runner.generation_tokens_per_s(prompt_ids, n_new) if n_new > 0 else None
+    rss_eval = process_peak_rss_bytes()
+    cache.close()
+    runner.close()
+    return VariantPassResult(
+        stats=kld.PositionStats.concat(parts_list), vocab_size=runner.vocab_size, peak_rss_load_bytes=rss_load,
+        peak_rss_eval_bytes=rss_eval, prompt_tokens_per_s=runner.clock.tokens_per_s, gen_tokens_per_s=gen_speed,
+    )

@@ -1,0 +1,152 @@
+"""`evaluate_variants`: every variant measured on the same tokens against one cached base pass.
+
+Order of work: resolve base and text, inspect every variant and check its tokenizer (all bad inputs
+fail here, before anything is computed), compute the base cache once, then one isolated process per
+variant. A record is written only after its evaluation completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from quantwb.artifact import ArtifactFacts, inspect_artifact, safetensors_param_count
+from quantwb.errors import DataError, RecordError
+from quantwb.evaluate import base_cache, kld
+from quantwb.evaluate.memory import run_isolated
+from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
+from quantwb.evaluate.perplexity import perplexity
+from quantwb.evaluate.runners import RunnerOptions
+from quantwb.evaluate.tokens import check_tokenizer, tokenize_base
+from quantwb.evaluate.windows import WindowPlan, plan_windows
+from quantwb.models import ModelSource, resolve
+from quantwb.records import BaselineInfo, Record, Resources, TextData, VariantInfo, environment, now_utc, read_record, record_filename, write_record
+from quantwb.texts import Text, load_text
+from quantwb.versions import library_versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to measure and how. `tasks` is reserved for lm-eval task suites (records with evaluation="tasks")."""
+
+    base: str
+    text: str = "wiki"
+    ctx: int = 512
+    chunks: int | None = None  # None: every whole window of the text
+    out_dir: Path = Path("results")
+    threads: int | None = None  # None: all CPUs
+    batch_windows: int = 4  # windows per HF forward pass
+    gen_tokens: int = 32  # greedy tokens timed for generation speed
+    cache_dtype: Literal["float16", "float32"] = "float16"
+    max_cache_bytes: int = 16 * 2**30
+    force: bool = False  # re-measure even when an identical record exists
+    tasks: Any | None = None
+
+    def runner_options(self) -> RunnerOptions:
+        return RunnerOptions(ctx=self.ctx, threads=self.threads or os.cpu_count() or 1, batch_windows=self.batch_windows)
+
+
+@dataclass(frozen=True)
+class TextSetup:
+    """The base, the text, its windows and the cache every variant reads."""
+
+    base: ModelSource
+    base_n_params: int | None
+    text: Text
+    n_tokens: int
+    plan: WindowPlan
+    cache_dir: Path
+
+
+def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
+    """Measure each variant; returns the record paths (one per variant and evaluation)."""
+    base = resolve(config.base)
+    base_n_params = safetensors_param_count(base.path)
+    facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
+    return _text_records(facts, base, base_n_params, config)
+
+
+def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
+    text = load_text(config.text)
+    tokens = tokenize_base(base.path, text.text)
+    plan = plan_windows(len(tokens.ids), config.ctx, config.chunks, tokens.bos_id)
+    for fact in facts:
+        check_tokenizer(fact.format, fact.path, tokens)
+    key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
+    setup = TextSetup(base, base_n_params, text, len(tokens.ids), plan, base_cache.cache_dir(key))
+    if not base_cache.is_complete(setup.cache_dir):
+        vocab = _vocab_size(base.path)
+        size = base_cache.cache_size_bytes(plan, vocab, config.cache_dtype)
+        if size > config.max_cache_bytes:
+            raise DataError(
+                f"{plan.n_chunks} windows would need a {size / 2**30:.1f} GiB base cache (limit "
+                f"{config.max_cache_bytes / 2**30:.0f} GiB); pass --chunks {max(1, plan.n_chunks * config.max_cache_bytes // size)} or fewer"
+            )
+        meta = {"base": base.name, "base_sha256": base.sha256, "text": text.name, "text_sha256": text.sha256,
+                "ctx": plan.ctx, "n_chunks": plan.n_chunks, "bos_id": plan.bos_id, "n_text_tokens": len(tokens.ids)}
+        job = BasePassJob(base.path, tokens.ids, plan, config.runner_options(), setup.cache_dir, config.cache_dtype, meta)
+        run_isolated(run_base_pass, job, f"base pass of {base.name}")
+    paths = []
+    for fact in facts:
+        out = Path(config.out_dir) / f"{fact.name}.text.json"
+        if not config.force and _is_current(out, fact, setup):
+            log.info("%s: an identical record exists, skipped", fact.name)
+            paths.append(out)
+            continue
+        job = VariantPassJob(fact.name, fact.format, fact.path, setup.cache_dir, config.runner_options(), config.gen_tokens)
+        result = run_isolated(run_variant_pass, job, fact.name)
+        paths.append(write_record(_record(fact, setup, config, result), Path(config.out_dir)))
+    return paths
+
+
+def _vocab_size(path: Path) -> int:
+    import json
+
+    config = json.loads((path / "config.json").read_text())
+    return int(config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size"))
+
+
+def _is_current(path: Path, fact: ArtifactFacts, setup: TextSetup) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        record = read_record(path)
+    except RecordError:
+        return False
+    text = record.text
+    return (record.variant.sha256 == fact.sha256 and record.baseline.sha256 == setup.base.sha256 and text is not None
+            and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks)
+
+
+def variant_info(fact: ArtifactFacts) -> VariantInfo:
+    return VariantInfo(
+        name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
+        sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
+        bits_per_weight=fact.bits_per_weight, parameters=fact.parameters,
+    )
+
+
+def _record(fact: ArtifactFacts, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> Record:
+    plan = setup.plan
+    return Record(
+        evaluation="text",
+        created_at=now_utc(),
+        variant=variant_info(fact),
+        baseline=BaselineInfo(name=setup.base.name, sha256=setup.base.sha256, origin=setup.base.origin),
+        text=TextData(name=setup.text.name, sha256=setup.text.sha256, n_tokens=setup.n_tokens, ctx=plan.ctx,
+                      n_chunks=plan.n_chunks, n_scored=plan.n_scored),
+        perplexity=perplexity(result.stats.nll),
+        kld=kld.summarize(result.stats),
+        resources=Resources(
+            peak_rss_load_bytes=result.peak_rss_load_bytes, peak_rss_eval_bytes=result.peak_rss_eval_bytes,
+            prompt_tokens_per_s=result.prompt_tokens_per_s, gen_tokens_per_s=result.gen_tokens_per_s,
+            device="cpu", threads=config.runner_options().threads,
+        ),
+        library_versions=library_versions(),
+        environment=environment(),
+    )

@@ -1,0 +1,71 @@
+"""The Runner protocol: token windows in, float32 logits of the scored positions out, for every format.
+
+Perplexity, KLD and top-1 are computed above the runners (kld.py) from the same token ids, so an HF
+checkpoint and a GGUF file are measured by exactly the same code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+RUNNERS = {"hf": "quantwb.evaluate.hf_runner:HFRunner", "gguf": "quantwb.evaluate.gguf_runner:GGUFRunner"}
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How to run a variant: window length, CPU threads, windows per forward batch (HF)."""
+
+    ctx: int
+    threads: int
+    batch_windows: int = 4
+
+
+@dataclass
+class ForwardClock:
+    """Seconds spent in forward passes and the tokens they processed (prompt-processing speed)."""
+
+    seconds: float = 0.0
+    tokens: int = 0
+    _started: float = field(default=0.0, repr=False)
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    def stop(self, tokens: int) -> None:
+        self.seconds += time.perf_counter() - self._started
+        self.tokens += tokens
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.tokens / self.seconds if self.seconds > 0 else None
+
+
+class Runner(Protocol):
+    """One loaded variant."""
+
+    vocab_size: int
+    clock: ForwardClock
+
+    def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
+        """Logits (float32) of positions first .. ctx-2 of each window in (n_windows, ctx) ids,
+        flattened to (n_windows * (ctx-1-first), vocab) in window order."""
+        ...
+
+    def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:
+        """Greedy decoding speed: `n_new` single-token steps after `prompt_ids`, tokens per second."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_runner(fmt: Literal["hf", "gguf"], path: Path, options: RunnerOptions) -> Runner:
+    """Load `path` with the runner registered for `fmt` (imports its backend only now)."""
+    import importlib
+
+    module_name, class_name = RUNNERS[fmt].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(path, options)

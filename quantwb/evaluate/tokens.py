@@ -1,0 +1,81 @@
+"""Tokenize once with the base's tokenizer; a variant whose own tokenizer disagrees is an error."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from quantwb.errors import InputError
+
+SAMPLE_CHARS = 4000  # the check tokenizes the text's opening; a different vocabulary shows up at once
+
+
+class TokenizerMismatchError(InputError):
+    """The variant's tokenizer maps the same text to other ids than the base's."""
+
+
+@dataclass(frozen=True)
+class BaseTokens:
+    """The text as base token ids, and the BOS id llama.cpp-style windows start with (None: no BOS)."""
+
+    ids: np.ndarray
+    bos_id: int | None
+    sample: str
+    sample_ids: tuple[int, ...]
+
+
+def hf_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"{path}: no usable tokenizer ({type(err).__name__})") from err
+    tokenizer.model_max_length = sys.maxsize  # we cut windows ourselves; silence the length warning
+    return tokenizer
+
+
+def _adds_bos(tokenizer) -> int | None:
+    bos = tokenizer.bos_token_id
+    probe = tokenizer("a")["input_ids"]
+    return bos if bos is not None and probe and probe[0] == bos else None
+
+
+def tokenize_base(base_path: Path, text: str) -> BaseTokens:
+    """Token ids of `text` as the base tokenizes it (with its BOS, like llama.cpp's common_tokenize)."""
+    tokenizer = hf_tokenizer(base_path)
+    ids = np.asarray(tokenizer(text)["input_ids"], dtype=np.int32)
+    sample = text[:SAMPLE_CHARS]
+    return BaseTokens(ids=ids, bos_id=_adds_bos(tokenizer), sample=sample, sample_ids=tuple(tokenizer(sample)["input_ids"]))
+
+
+def variant_sample_ids(fmt: Literal["hf", "gguf"], path: Path, sample: str) -> tuple[int, ...]:
+    """How the variant's own tokenizer encodes `sample` (special tokens as its model adds them)."""
+    if fmt == "hf":
+        return tuple(hf_tokenizer(path)(sample)["input_ids"])
+    import llama_cpp
+
+    from quantwb.evaluate.gguf_runner import load_llama
+
+    vocab_only = load_llama(path, vocab_only=True)
+    try:
+        add_bos = llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(vocab_only.model))
+        return tuple(vocab_only.tokenize(sample.encode("utf-8"), add_bos=add_bos, special=False))
+    finally:
+        vocab_only.close()
+
+
+def check_tokenizer(fmt: Literal["hf", "gguf"], path: Path, base: BaseTokens) -> None:
+    """Raise TokenizerMismatchError (one line, first differing position) unless the ids agree."""
+    theirs = variant_sample_ids(fmt, path, base.sample)
+    if theirs == base.sample_ids:
+        return
+    at = next((i for i, (a, b) in enumerate(zip(theirs, base.sample_ids)) if a != b), min(len(theirs), len(base.sample_ids)))
+    raise TokenizerMismatchError(
+        f"{path}: its tokenizer disagrees with the base's (first difference at token {at} of the text's opening: "
+        f"{list(theirs[at:at + 3])} vs {list(base.sample_ids[at:at + 3])}); evaluate it against the model it was made from"
+    )
