@@ -1,0 +1,53 @@
+"""`quantwb sweep [PLAN]`: run a plan's missing steps (cached steps are skipped) and write the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+_STYLES = {"cached": "dim", "done": "green", "failed": "bold red", "skipped": "yellow"}
+
+
+@click.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[PLAN.yaml]")
+@click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Results folder (default: results/<plan name>).")
+@click.option("--jobs", default=1, show_default=True, help="Variants made and measured at once (cores are shared between them).")
+@click.option("--variant", "variants", multiple=True, metavar="ID", help="Run only this variant id (repeatable; ids: --matrix).")
+@click.option("--model", "models", multiple=True, help="Run only this model of the plan (repeatable).")
+@click.option("--matrix", is_flag=True, help="Print the plan's (model, variant) jobs as a JSON CI matrix and exit.")
+@click.option("--no-report", is_flag=True, help="Skip the report (a CI matrix job; `quantwb compare` merges later).")
+def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants: tuple[str, ...],
+          models: tuple[str, ...], matrix: bool, no_report: bool) -> None:
+    """Make and measure every variant in PLAN.yaml (default: the built-in plan on smollm2-135m).
+
+    Steps already done with the same inputs (content hashes of model, variant spec, data and quantwb
+    code) are skipped, so a second run only rewrites the report and an interrupted run resumes where it
+    stopped. Writes artifacts/, records/ and report.{md,html,json} into the results folder.
+    """
+    from quantwb.plan import load_plan
+    from quantwb.sweep import SweepOptions, StepEvent, plan_matrix, run_sweep
+
+    plan = load_plan(plan_file)
+    if matrix:
+        click.echo(json.dumps(plan_matrix(plan, models)))
+        return
+    console = Console(stderr=True)
+
+    def show(event: StepEvent) -> None:
+        took = f" {event.wall_s:.1f} s" if event.status == "done" else ""
+        detail = f" ({event.detail})" if event.detail else ""
+        console.print(f"{event.status:<7} {event.step.label}{took}{detail}", style=_STYLES[event.status],
+                      markup=False, highlight=False)
+
+    options = SweepOptions(results_dir or Path("results") / plan.name, jobs, variants, models, not no_report)
+    result = run_sweep(plan, options, on_event=show)
+    console.print(f"{len(result.events)} steps: {result.count('done')} run, {result.count('cached')} cached", highlight=False)
+    for path in result.reports:
+        click.echo(str(path))
+
+
+COMMANDS = [sweep]

@@ -1,0 +1,215 @@
+"""`run_sweep(plan, options)`: make and measure every variant of a plan, skip what is cached, end with the report.
+
+Results tree (one folder per run, relocatable):
+    artifacts/<model>/   quantized variants (GGUF files, HF folders)
+    records/<model>/     one JSON record per variant and evaluation (what `quantwb compare` reads)
+    steps/<model>/       completion markers with cache keys (see sweep_steps)
+    report[-<model>].{md,html,json}
+Each variant is a chain quantize → text → tasks; chains are independent, so `--jobs N` runs N at once
+and a CI matrix runs one per job (`plan_matrix`), merging the records afterwards with `quantwb compare`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from quantwb.errors import InputError, QuantwbError
+from quantwb.plan import Plan, VariantPlan, model_slug
+from quantwb.sweep_steps import Step, StepKind, completed_outputs, forget, mark_done, step_key
+
+log = logging.getLogger(__name__)
+
+REPORT_FORMATS = ("md", "html", "json")
+Status = Literal["cached", "done", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """Where results go and which part of the plan to run."""
+
+    results_dir: Path = Path("results")
+    jobs: int = 1
+    variants: tuple[str, ...] = ()  # run only these variant ids (one CI matrix job); empty: all
+    models: tuple[str, ...] = ()  # run only these models; empty: all
+    report: bool = True
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What happened to one step: cached (skipped, outputs reused), done, failed or skipped (and why)."""
+
+    step: Step
+    status: Status
+    wall_s: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    events: tuple[StepEvent, ...]
+    reports: tuple[Path, ...] = field(default=())
+
+    def count(self, status: Status) -> int:
+        return sum(event.status == status for event in self.events)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Everything a worker process needs to run one variant's steps (picklable)."""
+
+    plan: Plan
+    model: str
+    variant: VariantPlan
+    results_dir: Path
+    threads: int | None
+
+
+EventSink = Callable[[StepEvent], None]
+
+
+def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = None) -> SweepResult:
+    """Run the plan's missing steps; `on_event` sees each step's outcome as it happens."""
+    if options.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {options.jobs}")
+    results_dir = options.results_dir.resolve()
+    chains = _chains(plan, options, results_dir)
+    events: list[StepEvent] = []
+
+    def emit(event: StepEvent) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    if options.jobs == 1 or len(chains) == 1:
+        for chain in chains:
+            run_chain(chain, emit)
+    else:
+        # The first chain alone computes the shared base pass; the rest then fan out over the workers.
+        run_chain(chains[0], emit)
+        with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+            futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
+            for future in as_completed(futures):
+                for event in future.result():
+                    emit(event)
+    reports = _write_reports(plan, options, results_dir) if options.report else ()
+    failed = [e for e in events if e.status == "failed"]
+    if failed:
+        raise QuantwbError(f"sweep: {len(failed)} step(s) failed: " + "; ".join(f"{e.step.label}: {e.detail}" for e in failed)
+                           + (f" (report written for the rest: {reports[0]})" if reports else ""))
+    return SweepResult(tuple(events), tuple(reports))
+
+
+def plan_matrix(plan: Plan, models: tuple[str, ...] = ()) -> dict[str, list[dict[str, str]]]:
+    """The plan as a CI matrix: one entry per (model, variant), GitHub Actions' `include` shape."""
+    chosen = [m for m in plan.models if not models or m in models]
+    return {"include": [{"model": m, "variant": v.id} for m in chosen for v in plan.variants]}
+
+
+def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]:
+    unknown = [v for v in options.variants if v not in {variant.id for variant in plan.variants}]
+    if unknown:
+        plan.variant(unknown[0])  # raises InputError listing the plan's variants
+    missing = [m for m in options.models if m not in plan.models]
+    if missing:
+        raise InputError(f"model {missing[0]!r} is not in plan {plan.name} (models: {', '.join(plan.models)})")
+    threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None
+    return [
+        Chain(plan, model, variant, results_dir, threads)
+        for model in plan.models if not options.models or model in options.models
+        for variant in plan.variants if not options.variants or variant.id in options.variants
+    ]
+
+
+def run_chain(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
+    """quantize → text → tasks for one variant; a failed step skips the steps that need its output."""
+    from quantwb.sweep_runners import ChainRunner
+
+    if chain.threads is not None:
+        _limit_threads(chain.threads)
+    events: list[StepEvent] = []
+
+    def record(event: StepEvent) -> None:
+        events.append(event)
+        if emit is not None:
+            emit(event)
+
+    runner = ChainRunner(chain)
+    blocked = ""
+    for kind in runner.kinds():
+        step = Step(model_slug(chain.model), chain.variant.id, kind, "")
+        if blocked:
+            record(StepEvent(step, "skipped", detail=blocked))
+            continue
+        try:
+            step = Step(step.model, step.variant, kind, runner.key(kind))
+            outputs = completed_outputs(chain.results_dir, step)
+            if outputs is not None:
+                runner.reuse(kind, outputs)
+                record(StepEvent(step, "cached"))
+                continue
+            forget(chain.results_dir, step)
+            started = time.perf_counter()
+            outputs = runner.run(kind)
+            wall_s = time.perf_counter() - started
+            mark_done(chain.results_dir, step, outputs, wall_s)
+            record(StepEvent(step, "done", wall_s))
+        except QuantwbError as err:
+            blocked = f"needs {step.label}, which failed"
+            record(StepEvent(step, "failed", detail=str(err)))
+        except Exception as err:  # a backend bug must not sink the other variants; it is reported, not hidden
+            log.error("%s failed: %s: %s", step.label, type(err).__name__, err)
+            log.debug("traceback of %s", step.label, exc_info=True)
+            blocked = f"needs {step.label}, which failed"
+            record(StepEvent(step, "failed", detail=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"))
+    return events
+
+
+def _limit_threads(threads: int) -> None:
+    """Share the cores between parallel chains: each worker's torch uses `threads`."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Path]:
+    """md, html and json reports per model, from every record under its records folder."""
+    from quantwb.errors import RecordError
+    from quantwb.reports.compare import compare
+    from quantwb.reports.render import write_report
+
+    written = []
+    models = [m for m in plan.models if not options.models or m in options.models]
+    for model in models:
+        records = results_dir / "records" / model_slug(model)
+        if not records.is_dir():
+            continue
+        try:
+            report = compare([records])
+        except RecordError as err:
+            log.warning("no report for %s: %s", model, err)
+            continue
+        stem = "report" if len(plan.models) == 1 else f"report-{model_slug(model)}"
+        for fmt in REPORT_FORMATS:
+            written.append(write_report(report, fmt, results_dir / f"{stem}.{fmt}"))
+    return written
+
+
+def step_kinds(variant: VariantPlan, plan: Plan) -> list[StepKind]:
+    """The steps a variant needs under this plan, in order."""
+    kinds: list[StepKind] = [] if variant.method == "fp" else ["quantize"]
+    if plan.evaluations.text:
+        kinds.append("text")
+    if plan.evaluations.tasks:
+        kinds.append("tasks")
+    return kinds
+
+
+__all__ = ["SweepOptions", "SweepResult", "StepEvent", "run_sweep", "plan_matrix", "step_key", "step_kinds"]

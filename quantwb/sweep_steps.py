@@ -1,0 +1,101 @@
+"""The steps of a sweep (quantize, text evaluation, task evaluation), their cache keys and completion markers.
+
+A step is done iff its completion marker exists with the step's current key and every output it lists
+still exists. Outputs are written atomically by the stages; the marker is written (atomically) after
+them, so an interrupted step is simply run again. Keys hash the model's content, the variant spec, the
+data's content and the code version, so changing any of them reruns exactly the affected steps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from quantwb.fileio import sha256_file, sha256_text, write_json_atomic
+from quantwb.records import now_utc
+
+log = logging.getLogger(__name__)
+
+StepKind = Literal["quantize", "text", "tasks"]
+MARKER_FORMAT = 1
+# Parts of quantwb that cannot change a measured number: editing them must not invalidate a sweep's cache.
+_PRESENTATION = ("reports", "commands", "cli.py", "plan.py", "sweep.py", "sweep_steps.py")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work of one variant of one model."""
+
+    model: str  # model slug (folder name in the results tree)
+    variant: str  # variant id from the plan
+    kind: StepKind
+    key: str  # content hash of everything the step's outputs depend on
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.variant} {self.kind}"
+
+
+@cache
+def code_version() -> str:
+    """quantwb's version + a hash of the code that makes and measures variants + the libraries' versions."""
+    import quantwb
+    from quantwb.versions import library_versions
+
+    root = Path(quantwb.__file__).parent
+    files = sorted(p for p in root.rglob("*.py") if p.relative_to(root).parts[0] not in _PRESENTATION)
+    code = sha256_text("".join(f"{p.relative_to(root).as_posix()}:{sha256_file(p)}\n" for p in files))
+    return f"{quantwb.__version__}+{code[:16]}|" + json.dumps(library_versions(), sort_keys=True)
+
+
+def step_key(kind: StepKind, **parts: Any) -> str:
+    """sha256 of the step kind, its inputs (JSON-serializable) and the code version."""
+    payload = {"kind": kind, "code": code_version(), **parts}
+    return sha256_text(json.dumps(payload, sort_keys=True, default=str))
+
+
+def marker_path(results_dir: Path, step: Step) -> Path:
+    return results_dir / "steps" / step.model / f"{step.variant}.{step.kind}.json"
+
+
+def completed_outputs(results_dir: Path, step: Step) -> list[Path] | None:
+    """The outputs of `step` if it is done with its current key, else None."""
+    path = marker_path(results_dir, step)
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if marker.get("format") != MARKER_FORMAT or marker.get("key") != step.key:
+        return None
+    outputs = [results_dir / name for name in marker.get("outputs", [])]
+    if not outputs or not all(p.exists() for p in outputs):
+        return None
+    return outputs
+
+
+def mark_done(results_dir: Path, step: Step, outputs: list[Path], wall_s: float) -> None:
+    """Record that `step` finished with `outputs` (paths inside results_dir); written last, atomically."""
+    relative = [Path(p).resolve().relative_to(results_dir.resolve()).as_posix() for p in outputs]
+    write_json_atomic(marker_path(results_dir, step), {
+        "format": MARKER_FORMAT, "key": step.key, "step": step.label, "outputs": relative,
+        "finished_at": now_utc(), "wall_s": round(wall_s, 3),
+    })
+
+
+def forget(results_dir: Path, step: Step) -> None:
+    """Remove a stale marker and the outputs it lists, so old numbers never pass for new ones."""
+    path = marker_path(results_dir, step)
+    try:
+        marker = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    path.unlink(missing_ok=True)
+    for name in marker.get("outputs", []):
+        output = results_dir / name
+        if output.is_file() and output.suffix == ".json":  # records; artifacts are replaced atomically on rerun
+            log.info("removing stale %s", output)
+            output.unlink()

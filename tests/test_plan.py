@@ -1,0 +1,70 @@
+"""Plans: the packaged default, shorthand variants, specs handed to the quantizers, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from quantwb.errors import InputError
+from quantwb.plan import load_plan, parse_plan
+from quantwb.sweep import plan_matrix
+
+DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS-imatrix", "awq-w4g64", "gptq-w4g64"]
+
+
+def test_default_plan() -> None:
+    plan = load_plan()
+    assert plan.models == ("smollm2-135m",)
+    assert [v.id for v in plan.variants] == DEFAULT_IDS
+    iq4 = plan.variant("IQ4_XS-imatrix").spec(plan.calibration)
+    assert iq4.method == "gguf" and iq4.gguf_type == "IQ4_XS" and iq4.option("imatrix") == "auto"
+    assert iq4.calibration is not None and iq4.calibration.text == "wiki"
+    gptq = plan.variant("gptq-w4g64").spec(plan.calibration)
+    assert (gptq.method, gptq.bits, gptq.group_size) == ("gptq", 4, 64) and 576 % gptq.group_size == 0
+    assert plan.variant("Q4_K_M").spec(plan.calibration).calibration is None  # no imatrix: no calibration
+    assert plan.variant("base").spec(plan.calibration) is None
+    assert plan.evaluations.text.name == "wiki" and plan.evaluations.tasks.names == ("arc_easy", "hellaswag")
+    assert plan.evaluations.tasks.limit is not None
+
+
+def test_matrix_one_job_per_variant() -> None:
+    matrix = plan_matrix(load_plan())
+    assert [job["variant"] for job in matrix["include"]] == DEFAULT_IDS
+    assert {job["model"] for job in matrix["include"]} == {"smollm2-135m"}
+
+
+def test_cli_matrix(tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("models: [a, b]\nvariants: [Q8_0, {method: rtn, bits: 4, group_size: 128}]\n")
+    result = subprocess.run([sys.executable, "-m", "quantwb.cli", "sweep", str(plan), "--matrix"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["include"] == [
+        {"model": "a", "variant": "Q8_0"}, {"model": "a", "variant": "rtn-w4g128"},
+        {"model": "b", "variant": "Q8_0"}, {"model": "b", "variant": "rtn-w4g128"},
+    ]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("models: [m]\nvariants: [Q8_0\n", "not valid YAML"),
+    ("- just a list\n", "a plan is a YAML mapping"),
+    ("models: [m]\nvariants: [{method: gguf}]\n", "variants.0: Value error, a gguf variant needs `type`"),
+    ("models: [m]\nvariants: [{method: awq}]\n", "a awq variant needs `bits`"),
+    ("models: [m]\nvariants: [{method: hqq, bits: 4}]\n", "variants.0.method"),
+    ("models: [m]\nvariants: [Q8_0, Q8_0]\n", "variant ids must be unique, repeated: Q8_0"),
+    ("models: [m]\nvariants: [Q8_0]\nevaluation: {}\n", "evaluation: Extra inputs are not permitted"),
+    ("models: []\nvariants: [Q8_0]\n", "models: "),
+])
+def test_bad_plans_one_line(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_plan(text, "p.yaml")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert str(caught.value).startswith("p.yaml:")
+
+
+def test_unknown_variant_names_the_plan_variants() -> None:
+    with pytest.raises(InputError, match="no variant 'Q9' in plan default .*Q4_K_M"):
+        load_plan().variant("Q9")

@@ -1,0 +1,58 @@
+"""Completion markers: a step is done only with its current key and all its outputs; stale ones are forgotten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quantwb.sweep_steps import Step, completed_outputs, forget, mark_done, marker_path, step_key
+
+
+def _step(key: str = "k1") -> Step:
+    return Step(model="m", variant="Q4_K_M", kind="text", key=key)
+
+
+def test_marker_round_trip_and_key_mismatch(tmp_path: Path) -> None:
+    record = tmp_path / "records" / "m" / "m-Q4_K_M.text.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}")
+    assert completed_outputs(tmp_path, _step()) is None  # nothing marked yet
+    mark_done(tmp_path, _step(), [record], wall_s=1.5)
+    assert completed_outputs(tmp_path, _step()) == [record]
+    assert completed_outputs(tmp_path, _step("k2")) is None  # inputs changed: not done
+    assert not list(marker_path(tmp_path, _step()).parent.glob(".*")), "temporary marker left behind"
+
+
+def test_missing_output_means_not_done(tmp_path: Path) -> None:
+    record = tmp_path / "records" / "r.json"
+    record.parent.mkdir()
+    record.write_text("{}")
+    mark_done(tmp_path, _step(), [record], wall_s=0.1)
+    record.unlink()
+    assert completed_outputs(tmp_path, _step()) is None
+
+
+def test_damaged_marker_means_not_done(tmp_path: Path) -> None:
+    record = tmp_path / "r.json"
+    record.write_text("{}")
+    mark_done(tmp_path, _step(), [record], wall_s=0.1)
+    marker_path(tmp_path, _step()).write_text('{"format": 1, "key": "k1", "outp')  # killed mid-write elsewhere
+    assert completed_outputs(tmp_path, _step()) is None
+
+
+def test_forget_removes_stale_records_only(tmp_path: Path) -> None:
+    record = tmp_path / "records" / "r.text.json"
+    artifact = tmp_path / "artifacts" / "m.gguf"
+    for path in (record, artifact):
+        path.parent.mkdir(parents=True)
+        path.write_text("x")
+    mark_done(tmp_path, _step(), [record, artifact], wall_s=0.1)
+    forget(tmp_path, _step("k2"))
+    assert not record.exists() and artifact.exists() and not marker_path(tmp_path, _step()).exists()
+
+
+def test_keys_change_with_every_input() -> None:
+    base = step_key("quantize", model="a", spec={"bits": 4})
+    assert base == step_key("quantize", model="a", spec={"bits": 4})
+    assert base != step_key("quantize", model="b", spec={"bits": 4})
+    assert base != step_key("quantize", model="a", spec={"bits": 3})
+    assert base != step_key("text", model="a", spec={"bits": 4})
