@@ -1,0 +1,185 @@
+"""GGUF variants: convert the HF model once (llama.cpp's converter), then quantize each type from that file
+with llama.cpp's `llama_model_quantize`, optionally weighted by an importance matrix.
+
+Each output is `<model>-<TYPE>[-imat].gguf` with `<file>.manifest.json` and an Ollama `<stem>.Modelfile`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from quantwb.calibration import CalibrationSpec
+from quantwb.errors import InputError, UnsupportedError
+from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
+from quantwb.gguf_facts import read_gguf_facts
+from quantwb.models import ModelSource
+from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
+from quantwb.quantize.gguf_convert import convert_to_gguf, safe_model_name
+from quantwb.quantize.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
+from quantwb.quantize.imatrix import ImatrixData, check_against_gguf, compute_imatrix, read_imatrix, write_imatrix
+from quantwb.resources_usage import peak_rss_bytes
+from quantwb.versions import library_versions
+
+log = logging.getLogger(__name__)
+
+IMATRIX_SUFFIX = "-imat"  # files quantized with an importance matrix say so in their name
+
+
+@dataclass(frozen=True)
+class ImatrixChoice:
+    """auto: compute one only for types llama.cpp refuses without it; compute: for every quantized type;
+    file: read a llama.cpp imatrix (GGUF or legacy .dat) for every quantized type; none: never."""
+
+    mode: Literal["auto", "compute", "file", "none"] = "auto"
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, value: str | Path) -> ImatrixChoice:
+        text = str(value)
+        if text in ("auto", "compute", "none"):
+            return cls(text)  # type: ignore[arg-type]
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise InputError(f"--imatrix {text}: not auto, compute, none, or an existing imatrix file")
+        return cls("file", path)
+
+
+@dataclass(frozen=True)
+class _Imatrix:
+    """An imatrix ready to hand to llama.cpp, with the file it lives in (for manifests and reuse)."""
+
+    data: ImatrixData
+    path: Path
+    sha256: str
+
+
+def quantize_gguf(
+    source: ModelSource,
+    types: list[str],
+    out_dir: Path,
+    imatrix: ImatrixChoice = ImatrixChoice(),
+    calibration: CalibrationSpec = CalibrationSpec(),
+) -> list[Artifact]:
+    """Make one GGUF per type in `out_dir`, all from one F16 conversion; nothing half-written keeps a final name."""
+    wanted = list(dict.fromkeys(parse_gguf_type(name) for name in types))
+    if not wanted:
+        raise InputError("give at least one --type")
+    given = (read_imatrix(imatrix.path), imatrix.path) if imatrix.path else None  # a bad file fails before any work
+    clock = Stopwatch()
+    quantized = [t for t in wanted if not t.made_by_converter]
+    intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE) if quantized else None
+    convert_s = clock.seconds
+    uses = {t: _uses_imatrix(t, imatrix, intermediate) for t in quantized}
+    matrix = _prepare_imatrix(source, given, calibration, out_dir, intermediate) if any(uses.values()) else None
+    shared_s = clock.seconds
+    artifacts = []
+    for gguf_type in wanted:
+        step = Stopwatch()
+        used = matrix if uses.get(gguf_type) else None
+        final = out_dir / f"{safe_model_name(source)}-{gguf_type.name}{IMATRIX_SUFFIX if used else ''}.gguf"
+        with atomic_path(final) as tmp:
+            if gguf_type.made_by_converter:
+                shutil.copyfile(convert_to_gguf(source, gguf_type.name), tmp)
+            else:
+                from quantwb.quantize.llama_quantize import quantize_file
+
+                assert intermediate is not None
+                quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None)
+        timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
+        artifacts.append(_finish(source, gguf_type, final, used, calibration, intermediate, timings))
+    return artifacts
+
+
+def _uses_imatrix(gguf_type: GGUFType, choice: ImatrixChoice, intermediate: Path | None) -> bool:
+    from quantwb.quantize.llama_quantize import needs_imatrix
+
+    if choice.mode in ("compute", "file"):
+        return True
+    needed = needs_imatrix(intermediate, gguf_type.ftype)
+    if needed and choice.mode == "none":
+        raise UnsupportedError(
+            f"{gguf_type.name} needs an importance matrix (llama.cpp refuses it without one); "
+            "use --imatrix auto or compute, or pass an imatrix file"
+        )
+    return needed
+
+
+def _prepare_imatrix(
+    source: ModelSource, given: tuple[ImatrixData, Path] | None, calibration: CalibrationSpec, out_dir: Path,
+    intermediate: Path,
+) -> _Imatrix:
+    """The given imatrix, or one computed on `calibration` and saved beside the outputs for reuse."""
+    if given is not None:
+        data, path = given
+    else:
+        data = compute_imatrix(source.path, source.architecture, calibration)
+        path = out_dir / f"{safe_model_name(source)}.imatrix.gguf"
+        with atomic_path(path) as tmp:
+            write_imatrix(data, tmp)
+    check_against_gguf(data, intermediate)
+    return _Imatrix(data, path.resolve(), sha256_file(path))
+
+
+def _finish(
+    source: ModelSource,
+    gguf_type: GGUFType,
+    final: Path,
+    used: _Imatrix | None,
+    calibration: CalibrationSpec,
+    intermediate: Path | None,
+    timings: dict[str, float],
+) -> Artifact:
+    """Read the facts back from the written file, then write its manifest and Modelfile beside it."""
+    facts = read_gguf_facts(final)
+    spec = QuantSpec(
+        method="gguf",
+        gguf_type=gguf_type.name,
+        calibration=calibration if used and used.data.describe else None,
+        options=(("imatrix", "none" if used is None else str(used.path)),),
+    )
+    manifest = {
+        "format": "gguf",
+        "file": final.name,
+        "sha256": sha256_file(final),
+        "type": gguf_type.name,
+        "llama_ftype": gguf_type.ftype,
+        "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256,
+                   "architecture": source.architecture, "origin": source.origin},
+        "intermediate": {"type": INTERMEDIATE_TYPE, "sha256": sha256_file(intermediate)} if intermediate else None,
+        "imatrix": None if used is None else {
+            "path": str(used.path), "sha256": used.sha256, "entries": len(used.data.sums),
+            "datasets": list(used.data.datasets), "chunk_count": used.data.chunk_count,
+            "chunk_size": used.data.chunk_size, "calibration": used.data.describe or None,
+        },
+        "facts": facts.to_dict(),
+        "versions": library_versions(),
+        "wall_s": timings,
+        "peak_rss_bytes": peak_rss_bytes(),  # this process so far, conversion and imatrix included
+    }
+    write_json_atomic(final.with_name(final.name + ".manifest.json"), manifest)
+    _write_modelfile(final)
+    return Artifact(
+        path=final, format="gguf", name=final.stem, source=source, spec=spec, size_bytes=facts.size_bytes,
+        n_params=facts.n_params, bits_per_weight=facts.bits_per_weight, manifest=manifest,
+    )
+
+
+def _write_modelfile(gguf_file: Path) -> None:
+    """An Ollama Modelfile; Ollama reads the chat template and stop tokens from the GGUF's own metadata."""
+    text = f"# ollama create {gguf_file.stem.lower()} -f {gguf_file.stem}.Modelfile\nFROM ./{gguf_file.name}\n"
+    with atomic_path(gguf_file.with_suffix(".Modelfile")) as tmp:
+        tmp.write_text(text)
+
+
+class GGUFQuantizer:
+    """The `gguf` entry of the quantizer registry: one spec (one type) -> one GGUF artifact."""
+
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact:
+        if not spec.gguf_type:
+            raise InputError("a gguf variant needs a gguf type (e.g. Q4_K_M)")
+        choice = ImatrixChoice.parse(spec.option("imatrix", "auto"))
+        return quantize_gguf(source, [spec.gguf_type], out_dir, choice, spec.calibration or CalibrationSpec())[0]

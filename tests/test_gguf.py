@@ -1,0 +1,108 @@
+"""`quantwb gguf` on the tiny model: every listed type is made by llama.cpp, loads, generates, and is sized right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantwb.calibration import CalibrationSpec
+from quantwb.gguf_facts import read_gguf_facts
+from quantwb.models import resolve
+from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
+from quantwb.quantize.gguf_convert import convert_to_gguf
+from quantwb.quantize.llama_quantize import llama_load_report
+
+LISTED_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",
+                "Q4_0", "Q4_1", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL", "IQ3_M", "IQ3_XXS", "IQ2_XS"]
+SIZE_ORDER = ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]
+SMALL_CALIBRATION = CalibrationSpec(text="wiki", samples=4, seq_len=128)
+
+
+def tensor_bytes(path: Path, prefix: str = "blk.") -> dict[str, bytes]:
+    from gguf import GGUFReader
+
+    return {t.name: np.asarray(t.data).tobytes() for t in GGUFReader(path).tensors if t.name.startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def source(tiny_model: Path):
+    return resolve(str(tiny_model))
+
+
+@pytest.fixture(scope="module")
+def made(source, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every listed type, made in one call (one conversion); the imatrix only where llama.cpp needs one."""
+    out = tmp_path_factory.mktemp("gguf")
+    artifacts = quantize_gguf(source, LISTED_TYPES, out, ImatrixChoice("auto"), SMALL_CALIBRATION)
+    return {artifact.spec.gguf_type: artifact for artifact in artifacts}
+
+
+def test_every_listed_type_loads_generates_and_matches_llama_cpp_bpw(made: dict) -> None:
+    import llama_cpp
+
+    assert sorted(made) == sorted(LISTED_TYPES)
+    for name, artifact in made.items():
+        facts = read_gguf_facts(artifact.path)
+        report = llama_load_report(artifact.path)
+        assert facts.file_type == name
+        assert abs(facts.bits_per_weight - report.bits_per_weight) <= 0.05, (name, facts.bits_per_weight, report)
+        llm = llama_cpp.Llama(str(artifact.path), n_ctx=64, n_threads=2, verbose=False)
+        text = llm("Once upon a time", max_tokens=8, temperature=0.0)["choices"][0]["text"]
+        assert llm.n_tokens > 4 and text.strip(), (name, text)
+        del llm
+
+
+def test_sizes_strictly_ordered_and_facts_add_up(made: dict) -> None:
+    sizes = [made[name].size_bytes for name in SIZE_ORDER]
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), dict(zip(SIZE_ORDER, sizes))
+    facts = read_gguf_facts(made["Q4_K_M"].path)
+    assert facts.size_bytes == made["Q4_K_M"].path.stat().st_size > facts.tensor_bytes
+    assert facts.n_params == sum(t.n_params for t in facts.by_type.values()) == read_gguf_facts(made["F16"].path).n_params
+    assert facts.by_type["Q4_K"].bits_per_weight == pytest.approx(144 * 8 / 256)  # gguf's block table: 144 B / 256 w
+    assert read_gguf_facts(made["F32"].path).bits_per_weight == pytest.approx(32.0)
+
+
+def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict) -> None:
+    with_imatrix = {name for name, artifact in made.items() if artifact.manifest["imatrix"]}
+    assert {"IQ2_XS", "IQ3_XXS"} <= with_imatrix and "Q4_K_M" not in with_imatrix
+    manifest = made["IQ2_XS"].manifest
+    assert made["IQ2_XS"].path.name.endswith("-IQ2_XS-imat.gguf")
+    assert Path(manifest["imatrix"]["path"]).is_file() and len(manifest["imatrix"]["sha256"]) == 64
+    plain = made["Q4_K_M"]
+    saved = plain.path.with_name(plain.path.name + ".manifest.json")
+    assert saved.is_file() and plain.path.with_suffix(".Modelfile").read_text().count(f"FROM ./{plain.path.name}") == 1
+    assert plain.manifest["source"]["sha256"] == plain.source.sha256 and plain.manifest["wall_s"]["type_s"] > 0
+
+
+def test_imatrix_changes_iq4_xs_and_q4_k_m(source, made: dict, tmp_path: Path) -> None:
+    imatrix_file = Path(made["IQ2_XS"].manifest["imatrix"]["path"])
+    weighted = quantize_gguf(source, ["IQ4_XS", "Q4_K_M"], tmp_path, ImatrixChoice.parse(imatrix_file), SMALL_CALIBRATION)
+    for artifact in weighted:
+        plain = tensor_bytes(made[artifact.spec.gguf_type].path)
+        imat = tensor_bytes(artifact.path)
+        assert plain.keys() == imat.keys()
+        changed = [name for name in plain if plain[name] != imat[name]]
+        assert len(changed) >= len(plain) // 2, (artifact.spec.gguf_type, changed)
+        assert artifact.size_bytes == made[artifact.spec.gguf_type].size_bytes  # same types, other values
+
+
+def test_f16_gguf_loads_back_in_transformers_with_the_same_logits(source) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    f16 = convert_to_gguf(source, "F16")
+    ids = torch.tensor([[1, 504, 2143, 282, 253, 655, 30, 378, 314, 253]])
+    with torch.no_grad():
+        reference = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)(ids).logits
+        back = AutoModelForCausalLM.from_pretrained(f16.parent, gguf_file=f16.name, dtype=torch.float32)(ids).logits
+    assert torch.allclose(back, reference, atol=2e-2, rtol=1e-2), (back - reference).abs().max()
+    assert torch.equal(back.argmax(-1), reference.argmax(-1))
+
+
+def test_conversion_is_cached_per_source_hash(source) -> None:
+    first = convert_to_gguf(source, "F16")
+    stamp = first.stat().st_mtime_ns
+    assert convert_to_gguf(source, "F16") == first and first.stat().st_mtime_ns == stamp
+    assert source.sha256[:16] in str(first)
