@@ -67,3 +67,15 @@ def test_rtn_kld_falls_with_bits_and_has_no_calibration(gptq_variant, tiny_model
     print("tiny RTN KLD nats by bits:", kld)
     assert 0 < kld[8] < kld[4] < kld[2], kld
     assert kld[4] < 0.002, kld
+
+
+def test_classic_gptq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path) -> None:
+    spec = QuantSpec(method="gptq", bits=4, group_size=128, calibration=FAST_CALIBRATION, options=(("format", "gptq"),))
+    variant = get_quantizer("gptq").run(resolve(str(tiny_model)), spec, tmp_path)
+    quant = json.loads((variant.path / "config.json").read_text())["quantization_config"]
+    assert (quant["quant_method"], quant["bits"], quant["group_size"], quant["sym"]) == ("gptq", 4, 128, True)
+    assert variant.manifest["backend"] == "gptqmodel" and variant.manifest["checkpoint_format"] == "gptq"
+    assert generates(variant.path)
+    kld = mean_kld_nats(tiny_model, variant.path)
+    print("tiny GPTQ (gptq format) KLD nats:", kld)
+    assert 1e-5 < kld < 0.002, kld

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,9 +36,10 @@ def quantize_config(spec: QuantSpec, group_size: int, damp: float = 0.01, act_or
     from gptqmodel.quantization.config import AWQConfig
 
     if spec.method == "awq":
-        return AWQConfig(bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric))
+        return AWQConfig(bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric), offload_to_disk=False)
     return QuantizeConfig(
-        bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric), damp_percent=damp, act_group_aware=act_order
+        bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric), damp_percent=damp, act_group_aware=act_order,
+        offload_to_disk=False,  # small models fit in memory; disk offload also writes a random temp path into config.json
     )
 
 
@@ -55,7 +57,8 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 
         log.warning("%s: %s", spec.method, group.note)
 
     def save(folder: Path) -> hf_common.Quantized:
-        with _cpu_workers(), hf_common.quiet_imports():
+        # GPTQModel prints its progress tables to stdout; stdout is for the command's result, so send them to stderr.
+        with _cpu_workers(), hf_common.quiet_imports(), contextlib.redirect_stdout(sys.stderr):
             import torch
             from gptqmodel import BACKEND, GPTQModel
 
