@@ -44,6 +44,22 @@ def _render(paths: list[Path]) -> None:
         click.echo(f"record: {path}")
 
 
+def _render_tasks(paths: list[Path]) -> None:
+    from quantwb.records import read_record
+
+    records = [r for r in map(read_record, paths) if r.evaluation == "tasks"]
+    if not records:
+        return
+    table = Table(title="quantwb eval: lm-eval tasks")
+    for column in ("variant", "task", "metric", "value", "± stderr"):
+        table.add_column(column, justify="right" if column in ("value", "± stderr") else "left")
+    for r in records:
+        for m in r.metrics:
+            stderr = f"{m.stderr:.4f}" if m.stderr is not None else "-"
+            table.add_row(r.variant.name, m.task, m.name, f"{m.value:.4f}", stderr)
+    Console().print(table)
+
+
 @click.command("eval")
 @click.argument("variants", nargs=-1, required=True)
 @click.option("--base", required=True, help="The model the variants were made from (folder, alias or hub id).")
@@ -54,14 +70,31 @@ def _render(paths: list[Path]) -> None:
               help="Folder for the records.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
+@click.option("--tasks", "task_names", help="lm-eval tasks, comma-separated (arc_easy,hellaswag,...; text_ppl scores --text "
+              "with lm-eval's wikitext metrics); adds one evaluation=tasks record per variant.")
+@click.option("--tasks-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of task data (<task>/validation.jsonl). Default: $QUANTWB_TASKS_DIR, else the packaged "
+              "ARC-Easy and HellaSwag subset.")
+@click.option("--limit", type=click.IntRange(min=1), help="Documents per task (default: all).")
+@click.option("--num-fewshot", type=click.IntRange(min=0), help="Few-shot examples per prompt (default: the task's, 0).")
 def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: int | None, out_dir: Path,
-             threads: int | None, force: bool) -> None:
+             threads: int | None, force: bool, task_names: str | None, tasks_dir: Path | None, limit: int | None,
+             num_fewshot: int | None) -> None:
     """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
-    perplexity tool does in KL-divergence mode; write one record per variant into --out."""
+    perplexity tool does in KL-divergence mode; write one record per variant into --out. With --tasks, also run
+    lm-eval task suites on each variant (offline by default) and write a second record per variant."""
     from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+    from quantwb.evaluate.tasks import TaskConfig
 
-    config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, force=force)
-    _render(evaluate_variants([_variant_path(v) for v in variants], config))
+    tasks = None
+    if task_names:
+        tasks = TaskConfig(tasks=tuple(n.strip() for n in task_names.split(",") if n.strip()), tasks_dir=tasks_dir,
+                           limit=limit, num_fewshot=num_fewshot, text=text)
+    config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, force=force,
+                        tasks=tasks)
+    paths = evaluate_variants([_variant_path(v) for v in variants], config)
+    _render(paths)
+    _render_tasks(paths)
 
 
 COMMANDS = [eval_cmd]

@@ -9,6 +9,7 @@ tokens(context), empty contexts conditioned on BOS (else EOS), long inputs trunc
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ class LlamaCppLM(TemplateLM):
         super().__init__()
         from llama_cpp import Llama
 
-        settings = dict(model_path=str(Path(pretrained)), logits_all=True, n_threads=n_threads, verbose=False)
+        threads = n_threads or os.cpu_count() or 1
+        settings = dict(model_path=str(Path(pretrained)), logits_all=True, n_threads=threads, verbose=False)
         n_ctx = int(max_length or DEFAULT_MAX_LENGTH)
         self.llm = Llama(n_ctx=n_ctx, n_batch=min(512, n_ctx), **settings)
         if self.llm._model.n_ctx_train() < n_ctx:  # never score past the context the model was trained on

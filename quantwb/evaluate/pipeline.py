@@ -20,6 +20,7 @@ from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
+from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokens import check_tokenizer, tokenize_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
 from quantwb.models import ModelSource, resolve
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """What to measure and how. `tasks` is reserved for lm-eval task suites (records with evaluation="tasks")."""
+    """What to measure and how. `tasks` (a TaskConfig) adds lm-eval task suites (records with evaluation="tasks")."""
 
     base: str
     text: str = "wiki"
@@ -68,7 +69,26 @@ def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
     base = resolve(config.base)
     base_n_params = safetensors_param_count(base.path)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
-    return _text_records(facts, base, base_n_params, config)
+    if config.tasks is not None:
+        check_tasks(config.tasks)  # an unknown task or missing task data fails before anything is computed
+    paths = _text_records(facts, base, base_n_params, config)
+    if config.tasks is not None:
+        paths += _task_records(facts, base, config)
+    return paths
+
+
+def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
+    """lm-eval task suites (`config.tasks`, a TaskConfig) on each variant; one evaluation="tasks" record each."""
+    base = resolve(config.base)
+    base_n_params = safetensors_param_count(base.path)
+    facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
+    check_tasks(config.tasks)
+    return _task_records(facts, base, config)
+
+
+def _task_records(facts: list[ArtifactFacts], base: ModelSource, config: EvalConfig) -> list[Path]:
+    baseline = BaselineInfo(name=base.name, sha256=base.sha256, origin=base.origin)
+    return write_task_records([variant_info(fact) for fact in facts], baseline, config.tasks, Path(config.out_dir))
 
 
 def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:

@@ -6,6 +6,7 @@ data, limit, few-shot, lm-eval version) so a rerun only scores what changed.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -124,10 +125,18 @@ def load_lm(path: Path, kind: str, config: TaskConfig) -> Any:
             return LlamaCppLM(pretrained=str(path), max_length=config.max_length)
         from lm_eval.models.huggingface import HFLM
 
-        return HFLM(pretrained=str(path), device="cpu", batch_size=config.batch_size, max_length=config.max_length)
+        return HFLM(
+            pretrained=str(path), device="cpu", dtype=hf_dtype(path), batch_size=config.batch_size, max_length=config.max_length
+        )
     except (OSError, ValueError, RuntimeError, ImportError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EvaluationError(f"{path}: lm-eval cannot load this {kind} model ({first_line})") from err
+
+
+def hf_dtype(path: Path) -> str:
+    """float32 for unquantized weights (as the text evaluation runs them), the checkpoint's own for quantized."""
+    config = json.loads((path / "config.json").read_text())
+    return "auto" if config.get("quantization_config") else "float32"
 
 
 def _evaluate(lm: Any, tasks: list[task_packs.ResolvedTask], config: TaskConfig) -> dict[str, CachedTask]:

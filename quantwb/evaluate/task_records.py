@@ -1,0 +1,40 @@
+"""Records with evaluation="tasks": one per variant, written only after all its tasks completed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from quantwb.evaluate import task_packs
+from quantwb.evaluate.tasks import TaskConfig, run_tasks
+from quantwb.records import BaselineInfo, Record, VariantInfo, environment, now_utc, write_record
+from quantwb.versions import library_versions
+
+log = logging.getLogger(__name__)
+
+
+def check_tasks(config: TaskConfig) -> None:
+    """Fail on an unknown task or missing task data before any model is loaded."""
+    task_packs.resolve_tasks(config.tasks, config.tasks_dir, config.text)
+
+
+def write_task_records(
+    variants: list[VariantInfo], baseline: BaselineInfo, config: TaskConfig, out_dir: Path
+) -> list[Path]:
+    """Run `config` on each variant (HF folder or GGUF file at variant.path); returns the record paths."""
+    paths = []
+    for variant in variants:
+        log.info("%s: lm-eval tasks %s", variant.name, ", ".join(config.tasks))
+        result = run_tasks(Path(variant.path), config, variant_sha256=variant.sha256)
+        record = Record(
+            evaluation="tasks",
+            created_at=now_utc(),
+            variant=variant,
+            baseline=baseline,
+            metrics=list(result.metrics),
+            task_settings=result.settings,
+            library_versions=library_versions(),
+            environment=environment(),
+        )
+        paths.append(write_record(record, Path(out_dir)))
+    return paths

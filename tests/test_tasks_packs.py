@@ -1,0 +1,120 @@
+"""The offline task pack: same prompts as lm-eval's standard tasks, local data, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from quantwb.errors import DataError, InputError, OfflineError
+from quantwb.evaluate import task_packs
+
+# Our pack task -> lm-eval's own YAML (under lm_eval/tasks/) that it must reproduce.
+STANDARD_YAML = {
+    "arc_easy": "arc/arc_easy.yaml",
+    "arc_challenge": "arc/arc_challenge.yaml",
+    "hellaswag": "hellaswag/hellaswag.yaml",
+    "piqa": "piqa/piqa.yaml",
+    "winogrande": "winogrande/default.yaml",
+    "boolq": "super_glue/boolq/default.yaml",
+    "lambada_openai": "lambada/lambada_openai.yaml",
+}
+
+
+def standard_task_on_local_data(name: str, ours: dict):
+    """lm-eval's standard task config, with only its dataset swapped for our local file."""
+    import lm_eval.tasks
+    from lm_eval.api.task import ConfigurableTask
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    config = load_yaml(Path(lm_eval.tasks.__file__).parent / STANDARD_YAML[name], resolve_func=True)
+    config.pop("tag", None)
+    config.update(
+        dataset_path="json",
+        dataset_name=None,
+        dataset_kwargs=ours["dataset_kwargs"],
+        training_split=None,
+        validation_split=ours.get("validation_split"),
+        test_split=ours.get("test_split"),
+    )
+    if name == "boolq":  # super_glue's boolq rows carry label 0/1; google/boolq rows carry answer true/false
+        config["process_docs"] = lambda dataset: dataset.map(lambda doc: {"label": int(doc["answer"])})
+    return ConfigurableTask(config=config)
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD_YAML))
+def test_pack_renders_the_same_prompts_as_lm_eval(name: str, shared_data: Path) -> None:
+    from lm_eval.api.task import ConfigurableTask
+
+    ours_spec = task_packs.resolve_tasks((name,), shared_data / "tasks", "wiki")[0].spec
+    ours = ConfigurableTask(config=dict(ours_spec))
+    theirs = standard_task_on_local_data(name, ours_spec)
+    assert ours.OUTPUT_TYPE == theirs.OUTPUT_TYPE
+    assert sorted(ours._metric_fn_list) == sorted(theirs._metric_fn_list)
+    assert ours.higher_is_better() == theirs.higher_is_better()
+    docs_ours, docs_theirs = list(ours.eval_docs)[:8], list(theirs.eval_docs)[:8]
+    assert len(docs_ours) == 8
+    for doc_ours, doc_theirs in zip(docs_ours, docs_theirs):
+        assert ours.doc_to_text(doc_ours) == theirs.doc_to_text(doc_theirs)
+        assert ours.doc_to_target(doc_ours) == theirs.doc_to_target(doc_theirs)
+        if ours.OUTPUT_TYPE == "multiple_choice":
+            assert ours.doc_to_choice(doc_ours) == theirs.doc_to_choice(doc_theirs)
+
+
+def test_text_ppl_uses_lm_eval_wikitext_metrics() -> None:
+    import lm_eval.tasks
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    ours = task_packs.load_pack_yaml("text_ppl")
+    wikitext = load_yaml(Path(lm_eval.tasks.__file__).parent / "wikitext/wikitext.yaml", resolve_func=True)
+    assert ours["output_type"] == wikitext["output_type"] == "loglikelihood_rolling"
+    assert ours["metric_list"] == wikitext["metric_list"]
+    assert ours["process_results"].__code__.co_code == wikitext["process_results"].__code__.co_code
+
+
+def test_packaged_data_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(task_packs.TASKS_DIR_ENV, raising=False)
+    arc, hellaswag = task_packs.resolve_tasks(("arc_easy", "hellaswag"), None, "wiki")
+    for task, rows in ((arc, 570), (hellaswag, 300)):
+        path = Path(task.spec["dataset_kwargs"]["data_files"]["validation"])
+        assert path.is_relative_to(task_packs.packaged_data_dir())
+        assert len(path.read_text().splitlines()) == rows
+    assert (task_packs.packaged_data_dir() / "SOURCES.md").is_file()
+
+
+def test_tasks_dir_from_environment(monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    monkeypatch.setenv(task_packs.TASKS_DIR_ENV, str(shared_data / "tasks"))
+    (piqa,) = task_packs.resolve_tasks(("piqa",), None, "wiki")
+    assert piqa.spec["dataset_kwargs"]["data_files"]["validation"] == str(shared_data / "tasks/piqa/validation.jsonl")
+
+
+def test_missing_data_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"piqa: no data file .*piqa/validation\.jsonl; pass --tasks-dir") as caught:
+        task_packs.resolve_tasks(("piqa",), tmp_path, "wiki")
+    assert "\n" not in str(caught.value)
+
+
+def test_unknown_task_is_one_line() -> None:
+    with pytest.raises(InputError, match="unknown task 'no_such_task'") as caught:
+        task_packs.resolve_tasks(("arc_easy", "no_such_task"), None, "wiki")
+    assert "\n" not in str(caught.value)
+
+
+def test_hub_task_offline_says_so() -> None:
+    # conftest sets HF_HUB_OFFLINE=1; lm-eval's wikitext task would download its data from the hub
+    with pytest.raises(OfflineError, match="'wikitext' is not in quantwb's offline pack"):
+        task_packs.resolve_tasks(("wikitext",), None, "wiki")
+
+
+def test_split_documents() -> None:
+    tagged = '<doc id="1" title="A">\nA\n\nFirst body.\n</doc>\n<doc id="2">Second.</doc>\n'
+    assert task_packs.split_documents(tagged) == ["A\n\nFirst body.", "Second."]
+    assert task_packs.split_documents("one\ntwo\n\n  \nthree\n") == ["one\ntwo", "three"]
+
+
+def test_text_ppl_documents_written_once(shared_data: Path) -> None:
+    first = task_packs.resolve_tasks(("text_ppl",), None, str(shared_data / "text" / "wiki.txt"))[0]
+    again = task_packs.resolve_tasks(("text_ppl",), None, str(shared_data / "text" / "wiki.txt"))[0]
+    path = Path(first.spec["dataset_kwargs"]["data_files"]["test"])
+    assert first.data_sha256 == again.data_sha256
+    assert path.read_text().count("\n") == len(task_packs.split_documents((shared_data / "text/wiki.txt").read_text()))
