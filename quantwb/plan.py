@@ -83,7 +83,7 @@ class VariantPlan(_Strict):
         uses_calibration = self.method in ("awq", "gptq") or self.imatrix
         options = dict(self.options)
         if self.imatrix:
-            options.setdefault("imatrix", "auto")
+            options.setdefault("imatrix", "compute")  # without it the GGUF stage computes one only where llama.cpp requires it
         return QuantSpec(
             method=self.method,
             bits=self.bits,

@@ -22,7 +22,7 @@ from typing import Literal
 
 from quantwb.errors import InputError, QuantwbError
 from quantwb.plan import Plan, VariantPlan, model_slug
-from quantwb.sweep_steps import Step, StepKind, completed_outputs, forget, mark_done, step_key
+from quantwb.sweep_steps import Step, StepKind, completed_outputs, forget, mark_done, results_lock, step_key
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,19 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
         if on_event is not None:
             on_event(event)
 
-    if options.jobs == 1 or len(chains) == 1:
-        for chain in chains:
-            run_chain(chain, emit)
-    else:
-        # The first chain alone computes the shared base pass; the rest then fan out over the workers.
-        run_chain(chains[0], emit)
-        with ProcessPoolExecutor(max_workers=options.jobs) as pool:
-            futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
-            for future in as_completed(futures):
-                for event in future.result():
-                    emit(event)
-    reports = _write_reports(plan, options, results_dir) if options.report else ()
+    with results_lock(results_dir):
+        if options.jobs == 1 or len(chains) == 1:
+            for chain in chains:
+                run_chain(chain, emit)
+        else:
+            # The first chain alone computes the shared base pass; the rest then fan out over the workers.
+            run_chain(chains[0], emit)
+            with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+                futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
+                for future in as_completed(futures):
+                    for event in future.result():
+                        emit(event)
+        reports = _write_reports(plan, options, results_dir) if options.report else []
     failed = [e for e in events if e.status == "failed"]
     if failed:
         raise QuantwbError(f"sweep: {len(failed)} step(s) failed: " + "; ".join(f"{e.step.label}: {e.detail}" for e in failed)
@@ -181,7 +182,6 @@ def _limit_threads(threads: int) -> None:
 
 def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Path]:
     """md, html and json reports per model, from every record under its records folder."""
-    from quantwb.errors import RecordError
     from quantwb.reports.compare import compare
     from quantwb.reports.render import write_report
 
@@ -191,11 +191,7 @@ def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list
         records = results_dir / "records" / model_slug(model)
         if not records.is_dir():
             continue
-        try:
-            report = compare([records])
-        except RecordError as err:
-            log.warning("no report for %s: %s", model, err)
-            continue
+        report = compare([records])  # an inconsistent set is an error: a report must not mix measurements
         stem = "report" if len(plan.models) == 1 else f"report-{model_slug(model)}"
         for fmt in REPORT_FORMATS:
             written.append(write_report(report, fmt, results_dir / f"{stem}.{fmt}"))

@@ -8,13 +8,17 @@ data's content and the code version, so changing any of them reruns exactly the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from quantwb.errors import InputError
 from quantwb.fileio import sha256_file, sha256_text, write_json_atomic
 from quantwb.records import now_utc
 
@@ -99,3 +103,43 @@ def forget(results_dir: Path, step: Step) -> None:
         if output.is_file() and output.suffix == ".json":  # records; artifacts are replaced atomically on rerun
             log.info("removing stale %s", output)
             output.unlink()
+
+
+@contextlib.contextmanager
+def results_lock(results_dir: Path) -> Iterator[None]:
+    """One sweep per results folder at a time: two would race on the same steps. A dead owner's lock is taken over."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / ".sweep.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is not None and _alive(owner):
+                raise InputError(f"{results_dir}: another sweep (pid {owner}) is running on this results folder")
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

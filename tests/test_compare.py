@@ -59,7 +59,7 @@ def test_markdown_states_baseline_origin_and_data(tmp_path: Path) -> None:
     assert "Baseline: m (sha256 bbbbbbbbbbbb)" in text
     assert "dequantized from the Q4_1 GGUF" in text
     assert "Text: wiki" in text and "40000 tokens, ctx 512, 20 chunks" in text
-    assert "Tasks: arc_easy, hellaswag (limit=50, num_fewshot=0)" in text
+    assert "Tasks (lm-eval): arc_easy, hellaswag; first 50 documents of each task, 0-shot" in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert lines[0].split(" | ")[:4] == ["| variant", "format", "method", "bpw"]
     assert "KLD p99" in lines[0] and "arc_easy acc_norm %" in lines[0] and "gen tok/s" in lines[0]
@@ -141,3 +141,20 @@ def test_cli_writes_each_format(tmp_path: Path) -> None:
     assert json.loads(quantwb("compare", str(results), "--format", "json").stdout)["kind"] == "quantwb.report"
     result = quantwb("compare", str(results), "--out", str(tmp_path / "report.txt"))
     assert "cannot tell the format" in one_error_line(result)
+
+
+def test_task_settings_must_agree_where_they_change_numbers(tmp_path: Path) -> None:
+    gguf = tasks_record(VARIANTS[1])
+    r.write_record(gguf.model_copy(update={"task_settings": {**gguf.task_settings, "backend": "llama.cpp"}}), tmp_path)
+    r.write_record(tasks_record(VARIANTS[0]), tmp_path)
+    assert len(compare([tmp_path]).rows) == 2  # a different backend per format is expected
+    other = tasks_record(VARIANTS[2])
+    r.write_record(other.model_copy(update={"task_settings": {**other.task_settings, "limit": 100}}), tmp_path / "limit")
+    r.write_record(tasks_record(VARIANTS[0]), tmp_path / "limit")
+    with pytest.raises(RecordError, match="different task settings"):
+        compare([tmp_path / "limit"])
+    r.write_record(other.model_copy(update={"task_settings": {**other.task_settings, "data_sha256": {"arc_easy": "9" * 64}}}),
+                   tmp_path / "data")
+    r.write_record(tasks_record(VARIANTS[0]), tmp_path / "data")
+    with pytest.raises(RecordError, match="task arc_easy was scored on 2 different data files"):
+        compare([tmp_path / "data"])

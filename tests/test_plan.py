@@ -21,11 +21,12 @@ def test_default_plan() -> None:
     assert plan.models == ("smollm2-135m",)
     assert [v.id for v in plan.variants] == DEFAULT_IDS
     iq4 = plan.variant("IQ4_XS-imatrix").spec(plan.calibration)
-    assert iq4.method == "gguf" and iq4.gguf_type == "IQ4_XS" and iq4.option("imatrix") == "auto"
+    assert iq4.method == "gguf" and iq4.gguf_type == "IQ4_XS" and iq4.option("imatrix") == "compute"
     assert iq4.calibration is not None and iq4.calibration.text == "wiki"
     gptq = plan.variant("gptq-w4g64").spec(plan.calibration)
     assert (gptq.method, gptq.bits, gptq.group_size) == ("gptq", 4, 64) and 576 % gptq.group_size == 0
-    assert plan.variant("Q4_K_M").spec(plan.calibration).calibration is None  # no imatrix: no calibration
+    q4 = plan.variant("Q4_K_M").spec(plan.calibration)
+    assert q4.calibration is None and q4.option("imatrix") is None  # no imatrix asked: the GGUF stage's default
     assert plan.variant("base").spec(plan.calibration) is None
     assert plan.evaluations.text.name == "wiki" and plan.evaluations.tasks.names == ("arc_easy", "hellaswag")
     assert plan.evaluations.tasks.limit is not None
@@ -68,3 +69,14 @@ def test_bad_plans_one_line(text: str, message: str) -> None:
 def test_unknown_variant_names_the_plan_variants() -> None:
     with pytest.raises(InputError, match="no variant 'Q9' in plan default .*Q4_K_M"):
         load_plan().variant("Q9")
+
+
+def test_cli_bad_plan_one_line(tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    plan.write_text("models: [m]\nvariants: [{method: gptq}]\n")
+    for args, message in ((["sweep", str(plan)], "a gptq variant needs `bits`"),
+                          (["sweep", str(tmp_path / "missing.yaml")], "cannot read the plan"),
+                          (["sweep", "--variant", "Q9"], "no variant 'Q9' in plan default")):
+        result = subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr

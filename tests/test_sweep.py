@@ -1,5 +1,6 @@
-"""Sweeps on the tiny model, for real: interrupted after a finished variant and resumed without redoing it,
-then run again (nothing but the report), then with a changed evaluation (only the evaluations rerun)."""
+"""Sweeps on the tiny model, for real (GGUF and HF variants, PPL/KLD and lm-eval): interrupted after a finished
+variant and resumed without redoing it, run again (nothing but the report), then with a changed text evaluation
+(only that evaluation reruns)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,17 @@ from quantwb.records import read_record
 from quantwb.reports.compare import compare
 from quantwb.sweep import StepEvent, SweepOptions, run_sweep
 
-VARIANTS = ["base", "rtn-w4g64", "rtn-w8g128"]
-
-
 def _plan(model: Path, chunks: int = 3) -> str:
     return f"""
 name: tiny
 models: ["{model}"]
 variants:
   - fp
+  - Q8_0
   - {{method: rtn, bits: 4, group_size: 64}}
-  - {{method: rtn, bits: 8, group_size: 128}}
 evaluations:
   text: {{name: wiki, ctx: 128, chunks: {chunks}}}
+  tasks: {{names: [arc_easy], limit: 6}}
 """
 
 
@@ -39,14 +38,14 @@ def _files(folder: Path) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def sweep_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Run 1 is interrupted after rtn-w4g64 finished, run 2 resumes (2 jobs), run 3 finds everything done."""
+    """Run 1 is interrupted after Q8_0 finished, run 2 resumes (2 jobs), run 3 finds everything done."""
     results = tmp_path_factory.mktemp("sweep") / "results"
     plan = parse_plan(_plan(tiny_model))
     events: dict[str, list[StepEvent]] = {"first": [], "resumed": [], "again": []}
 
     def interrupt_after_first_variant(event: StepEvent) -> None:
         events["first"].append(event)
-        if event.step.variant == "rtn-w4g64" and event.step.kind == "text" and event.status == "done":
+        if event.step.variant == "Q8_0" and event.step.kind == "tasks" and event.status == "done":
             raise Interrupt
 
     with pytest.raises(Interrupt):
@@ -65,12 +64,13 @@ def _statuses(events: list[StepEvent]) -> dict[str, str]:
 
 def test_interrupted_sweep_resumes_without_redoing(sweep_runs: dict) -> None:
     first = _statuses(sweep_runs["events"]["first"])
-    assert first == {"base.text": "done", "rtn-w4g64.quantize": "done", "rtn-w4g64.text": "done"}
+    assert first == {"base.text": "done", "base.tasks": "done", "Q8_0.quantize": "done", "Q8_0.text": "done",
+                     "Q8_0.tasks": "done"}
     resumed = _statuses(sweep_runs["events"]["resumed"])
-    assert resumed == {"base.text": "cached", "rtn-w4g64.quantize": "cached", "rtn-w4g64.text": "cached",
-                       "rtn-w8g128.quantize": "done", "rtn-w8g128.text": "done"}
+    assert resumed == {**{step: "cached" for step in first},
+                       "rtn-w4g64.quantize": "done", "rtn-w4g64.text": "done", "rtn-w4g64.tasks": "done"}
     # the finished variant's artifact and records were not rewritten by the resumed run
-    assert any(name.startswith("artifacts/model/rtn-w4g64/") for name in sweep_runs["after_first"])
+    assert any(name.startswith("artifacts/model/Q8_0/") for name in sweep_runs["after_first"])
     for name, mtime in sweep_runs["after_first"].items():
         assert sweep_runs["after_resume"][name] == mtime, f"{name} was redone"
     assert not list(sweep_runs["results"].rglob(".*partial*")), "a partial output was left behind"
@@ -78,7 +78,7 @@ def test_interrupted_sweep_resumes_without_redoing(sweep_runs: dict) -> None:
 
 def test_second_run_only_reports(sweep_runs: dict) -> None:
     again = sweep_runs["again"]
-    assert again.count("cached") == 5 and again.count("done") == 0
+    assert again.count("cached") == 8 and again.count("done") == 0
     after_again = _files(sweep_runs["results"])
     changed = sorted(n for n, t in after_again.items() if sweep_runs["after_resume"].get(n) != t)
     assert changed == ["report.html", "report.json", "report.md"]
@@ -87,11 +87,12 @@ def test_second_run_only_reports(sweep_runs: dict) -> None:
 def test_sweep_report_covers_every_variant(sweep_runs: dict) -> None:
     results = sweep_runs["results"]
     report = compare([results / "records"])
-    assert [row.variant.method for row in report.rows] == ["rtn", "rtn", "fp"]  # sorted by size: w4 < w8 < fp32
+    assert [row.variant.method for row in report.rows] == ["gguf", "rtn", "fp"]  # by size: Q8_0 < w4 (fp embeddings) < fp32
+    assert all(row.text is not None and row.tasks is not None for row in report.rows)
     base = report.rows[-1]
     assert base.is_baseline and base.value("kld_mean") == 0.0 and base.value("same_top_pct") == 100.0
-    w4, w8 = report.rows[0], report.rows[1]
-    assert 0 < w8.value("kld_mean") < w4.value("kld_mean")  # 8-bit rounding loses less than 4-bit
+    assert all(row.value("kld_mean") > 0 for row in report.rows[:2])
+    assert report.task_columns == ("arc_easy.acc_norm",) and report.task_settings["limit"] == 6
     assert "model-rtn-w4g64" in (results / "report.md").read_text()
     assert 'src="data:image/png;base64,' in (results / "report.html").read_text()
 
@@ -100,7 +101,7 @@ def test_changed_evaluation_reruns_only_evaluations(sweep_runs: dict, tiny_model
     plan = parse_plan(_plan(tiny_model, chunks=2))
     events: list[StepEvent] = []
     run_sweep(plan, SweepOptions(results_dir=sweep_runs["results"], variants=("rtn-w4g64",), report=False), events.append)
-    assert _statuses(events) == {"rtn-w4g64.quantize": "cached", "rtn-w4g64.text": "done"}
+    assert _statuses(events) == {"rtn-w4g64.quantize": "cached", "rtn-w4g64.text": "done", "rtn-w4g64.tasks": "cached"}
     records = sweep_runs["results"] / "records"
     assert read_record(records / "model" / "model-rtn-w4g64.text.json").text.n_chunks == 2
     with pytest.raises(RecordError, match="different text data"):  # and compare will not mix 2- and 3-chunk numbers

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from quantwb.sweep_steps import Step, completed_outputs, forget, mark_done, marker_path, step_key
+import pytest
+
+from quantwb.errors import InputError
+from quantwb.sweep_steps import Step, completed_outputs, forget, mark_done, marker_path, results_lock, step_key
 
 
 def _step(key: str = "k1") -> Step:
@@ -56,3 +60,14 @@ def test_keys_change_with_every_input() -> None:
     assert base != step_key("quantize", model="b", spec={"bits": 4})
     assert base != step_key("quantize", model="a", spec={"bits": 3})
     assert base != step_key("text", model="a", spec={"bits": 4})
+
+
+def test_one_sweep_per_results_folder(tmp_path: Path) -> None:
+    with results_lock(tmp_path):
+        with pytest.raises(InputError, match=f"another sweep \\(pid {os.getpid()}\\) is running"):
+            with results_lock(tmp_path):
+                pass
+    (tmp_path / ".sweep.lock").write_text("999999999")  # a sweep that was killed: its lock is stale
+    with results_lock(tmp_path):
+        assert (tmp_path / ".sweep.lock").read_text() == str(os.getpid())
+    assert not (tmp_path / ".sweep.lock").exists()

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # Quality measures the Pareto front may use, best first: KLD sees every token's distribution,
 # PPL only the right token's probability, a task score only a few hundred questions.
 PARETO_METRICS = ("kld_mean", "ppl")
+# Task settings every tasks record must share (others, like the backend, may differ between variants).
+COMPARABLE_TASK_SETTINGS = ("limit", "num_fewshot")
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def compare(paths: list[Path], options: CompareOptions = CompareOptions()) -> Re
     loaded = _select_baseline(loaded, options)
     rows = _merge(loaded)
     text_data = _common(rows, "text", lambda r: r.text, "text data", _describe_text)
-    task_settings = _common(rows, "tasks", lambda r: r.task_settings, "task settings", _describe_settings) or {}
+    task_settings = _common(rows, "tasks", _comparable_settings, "task settings", _describe_settings) or {}
+    _check_task_data(rows)
     pareto_metric = next((m for m in PARETO_METRICS if sum(row.value(m) is not None for row in rows) >= 2), None)
     rows = mark_pareto(sorted(rows, key=lambda r: (r.variant.size_bytes, r.variant.name)), pareto_metric)
     report = Report(
@@ -157,6 +160,23 @@ def _common(rows: list[VariantRow], kind: str, read, what: str, describe) -> Any
     return next(iter(values.values()), None)
 
 
+def _comparable_settings(record: Record) -> dict[str, Any]:
+    """The settings that change a task's numbers; the backend and cache notes legitimately differ per variant."""
+    return {key: record.task_settings.get(key) for key in COMPARABLE_TASK_SETTINGS}
+
+
+def _check_task_data(rows: list[VariantRow]) -> None:
+    """A task scored on different documents for different variants would make its column meaningless."""
+    hashes: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        for task, digest in ((row.tasks.task_settings.get("data_sha256") or {}) if row.tasks else {}).items():
+            if digest:
+                hashes[task].add(digest)
+    for task, seen in sorted(hashes.items()):
+        if len(seen) > 1:
+            raise RecordError(f"task {task} was scored on {len(seen)} different data files across the records; compare them separately")
+
+
 def _describe_text(text: TextData | None) -> str:
     if text is None:
         return "none"
@@ -164,7 +184,7 @@ def _describe_text(text: TextData | None) -> str:
 
 
 def _describe_settings(settings: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={settings[key]}" for key in sorted(settings)) or "defaults"
+    return ", ".join(f"{key}={settings[key]}" for key in sorted(settings))
 
 
 def _task_columns(rows: list[VariantRow]) -> tuple[str, ...]:

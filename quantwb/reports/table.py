@@ -45,8 +45,8 @@ def with_unc(value: float | None, unc: float | None, digits: int = 4) -> str:
     if unc is None or unc <= 0 or not math.isfinite(unc):
         return number(value, digits)
     decimals = 1 - math.floor(math.log10(unc))
-    if decimals > 6:  # too small for fixed point (near-lossless KLD): both in scientific notation
-        return f"{value:.2e} ± {unc:.1e}"
+    if decimals > 6:  # an uncertainty too small for fixed point (near-lossless variants): scientific
+        return f"{number(value, digits)} ± {unc:.1e}"
     decimals = max(decimals, 0)
     return f"{value:.{decimals}f} ± {unc:.{decimals}f}"
 
@@ -126,8 +126,11 @@ def preamble(report: Report) -> list[str]:
             f"{text.n_chunks} chunks, {text.n_scored} scored positions (second half of each window, as llama.cpp)"
         )
     if report.task_names:
-        settings = ", ".join(f"{k}={v}" for k, v in sorted(report.task_settings.items()) if not isinstance(v, (dict, list)))
-        lines.append(f"Tasks: {', '.join(report.task_names)}" + (f" ({settings})" if settings else ""))
+        limit = report.task_settings.get("limit")
+        shots = report.task_settings.get("num_fewshot")
+        documents = f"first {limit} documents of each task" if limit else "every document"
+        shots_text = "each task's default number of few-shot examples" if shots is None else f"{shots}-shot"
+        lines.append(f"Tasks (lm-eval): {', '.join(report.task_names)}; {documents}, {shots_text}")
     if report.pareto_metric:
         lines.append(f"{PARETO_MARK} Pareto-optimal: no other variant is both smaller and lower in {report.pareto_metric}. Sorted by size.")
     return lines
