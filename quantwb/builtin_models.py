@@ -57,6 +57,10 @@ def _dequantize(source: Path, out_dir: Path) -> None:
     # transformers refuses save_pretrained on a GGUF-loaded model: rebuild from its config instead.
     config = loaded.config
     config.torch_dtype = torch.float32
+    # The saved weights are dense fp32: a leftover `quantization_config` (quant_method gguf) would make
+    # llm-compressor and other loaders treat the folder as still quantized.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     fresh.generation_config = loaded.generation_config
