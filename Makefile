@@ -14,3 +14,11 @@ test: install
 
 test-fast:
 	$(PYTHON) -m pytest -q
+
+# The published example report (reports/default/): the default sweep on smollm2-135m, rendered by
+# quantwb itself. Regenerate with `make report`; never edit the files by hand.
+REPORT_RESULTS ?= results/default
+report:
+	quantwb sweep --results $(REPORT_RESULTS)
+	mkdir -p reports/default
+	for fmt in md html json; do quantwb compare $(REPORT_RESULTS)/records --out reports/default/report.$$fmt || exit 1; done

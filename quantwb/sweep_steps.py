@@ -112,7 +112,7 @@ def results_lock(results_dir: Path) -> Iterator[None]:
     path = results_dir / ".sweep.lock"
     for _ in range(2):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = _lock_owner(path)
             if owner is not None and _alive(owner):

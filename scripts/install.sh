@@ -11,3 +11,8 @@ fi
 # llama-cpp-python builds from source here (~5 min on 2 cores); the multimodal part is not needed.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
 "$PYTHON" -m pip install -e ".[test]"
+# Headless Chromium renders the HTML report in a test (screenshot check). Installed only when we are root
+# on a Debian/Ubuntu machine; elsewhere that one test skips with its reason.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+fi

@@ -13,6 +13,7 @@ _STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; }
 ul.context { color: #444; }
+div.scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; white-space: nowrap; }
 th { background: #f0f0f0; position: sticky; top: 0; }
@@ -34,13 +35,13 @@ def render_html(report: Report, title: str = "quantwb report") -> str:
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         '<ul class="context">' + "".join(f"<li>{escape(line)}</li>" for line in preamble(report)) + "</ul>",
-        '<table id="variants"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>",
+        '<div class="scroll"><table id="variants"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>",
     ]
     for row, texts in zip(report.rows, rows):
         css = " ".join(name for name, on in (("pareto", row.pareto), ("baseline", row.is_baseline)) if on)
         tds = "".join(f'<td{" class=num" if numeric[i] else ""}>{escape(t)}</td>' for i, t in enumerate(texts))
         parts.append(f'<tr class="{css}">{tds}</tr>')
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     if report.breaches:
         parts.append("<h2>Gate breaches</h2><ul>" + "".join(f'<li class="breach">{escape(str(b))}</li>' for b in report.breaches) + "</ul>")
     for plot in report_plots(report):

@@ -69,7 +69,7 @@ def _size_plot(report: Report, metric: str, title: str, axis: str) -> Plot:
     if len(front) >= 2:
         ax.step([s for s, _ in front], [q for _, q in front], where="post", color=_FRONT_COLOR, linewidth=1.5,
                 label="Pareto front", zorder=2)
-        ax.legend(loc="upper right")
+        ax.legend(loc="best")
     if metric == "ppl":
         errors = [row.value("ppl_unc") or 0.0 for row, _, _ in shown]
         ax.errorbar([s for _, s, _ in shown], [q for _, _, q in shown], yerr=errors, fmt="none",
