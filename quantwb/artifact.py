@@ -108,40 +108,13 @@ def safetensors_param_count(path: Path) -> int | None:
 
 
 def _gguf(path: Path) -> ArtifactFacts:
-    facts = read_gguf_tensor_facts(path)
+    from quantwb.gguf_facts import read_gguf_facts
+
+    facts = read_gguf_facts(path)  # a damaged file raises InputError here
     manifest = _manifest(path.with_name(path.name + ".manifest.json"))
     return ArtifactFacts(
         path=path.resolve(), format="gguf", name=manifest.get("name") or path.stem, method="gguf",
-        quant_type=facts["file_type"], size_bytes=path.stat().st_size, weight_bytes=facts["weight_bytes"],
-        n_params=facts["n_params"], sha256=sha256_file(path), source_sha256=(manifest.get("source") or {}).get("sha256"),
-        parameters={key: manifest[key] for key in ("imatrix", "options", "calibration") if key in manifest},
+        quant_type=facts.file_type, size_bytes=facts.size_bytes, weight_bytes=facts.tensor_bytes,
+        n_params=facts.n_params, sha256=sha256_file(path), source_sha256=(manifest.get("source") or {}).get("sha256"),
+        parameters={key: manifest[key] for key in ("imatrix", "options", "calibration") if manifest.get(key)},
     )
-
-
-def read_gguf_tensor_facts(path: Path) -> dict[str, Any]:
-    """File type name, tensor element count and tensor bytes of a GGUF; a damaged file is an InputError."""
-    import gguf
-
-    try:
-        reader = gguf.GGUFReader(path)
-        tensors = list(reader.tensors)
-        file_type_field = reader.fields.get("general.file_type")
-        file_type = int(file_type_field.parts[file_type_field.data[0]][0]) if file_type_field else None
-    except (ValueError, OSError, IndexError, KeyError, TypeError) as err:  # gguf-py signals damage with these
-        raise InputError(f"{path}: not a readable GGUF file ({type(err).__name__}: {err})") from err
-    if not tensors:
-        raise InputError(f"{path}: GGUF file holds no tensors")
-    end = max(t.data_offset + int(t.n_bytes) for t in tensors)
-    if end > path.stat().st_size:
-        raise InputError(f"{path}: GGUF file is truncated ({path.stat().st_size} bytes, tensors need {end})")
-    name = None
-    if file_type is not None:
-        try:
-            name = gguf.LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
-        except ValueError:
-            name = f"file_type_{file_type}"
-    return {
-        "file_type": name,
-        "n_params": sum(int(t.n_elements) for t in tensors),
-        "weight_bytes": sum(int(t.n_bytes) for t in tensors),
-    }

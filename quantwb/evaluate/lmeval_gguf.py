@@ -142,8 +142,8 @@ class LlamaCppLM(TemplateLM):
         outputs = []
         for context, gen_kwargs in [request.args for request in requests]:
             kwargs = dict(gen_kwargs)
-            until = kwargs.pop("until", None) or [self.tok_decode([self.eot_token_id])]
-            until = [until] if isinstance(until, str) else list(until)
+            until = kwargs.pop("until", None) or []
+            until = [text for text in ([until] if isinstance(until, str) else until) if text]  # "" would stop at once
             max_new = int(kwargs.pop("max_gen_toks", self._max_gen_toks))
             temperature = float(kwargs.pop("temperature", 0.0)) if kwargs.pop("do_sample", False) else 0.0
             prompt = self.tok_encode(context)[-(self.max_length - max_new) :]

@@ -22,6 +22,8 @@ from quantwb.evaluate.memory import process_peak_rss_bytes
 
 log = logging.getLogger(__name__)
 
+MATH_ROWS = 64  # positions per block of vocab-wide math: bounds the float32 temporaries to a few MB each
+
 
 @dataclass(frozen=True)
 class BasePassJob:
@@ -74,6 +76,10 @@ def _quiet_native_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _row_blocks(n_rows: int) -> list[slice]:
+    return [slice(start, min(start + MATH_ROWS, n_rows)) for start in range(0, n_rows, MATH_ROWS)]
+
+
 def run_base_pass(job: BasePassJob) -> None:
     """Score the base on every window and write the cache folder atomically."""
     _quiet_native_logs()
@@ -86,8 +92,10 @@ def run_base_pass(job: BasePassJob) -> None:
             with progress:
                 for indices in batches(plan, job.options.batch_windows):
                     logits = runner.scored_logits(window_inputs(job.tokens, plan, indices), plan.first)
-                    parts = kld.logit_parts(logits, window_targets(job.tokens, plan, indices).reshape(-1))
-                    writer.append(kld.base_rows(parts, np.dtype(job.dtype).type))
+                    targets = window_targets(job.tokens, plan, indices).reshape(-1)
+                    for rows in _row_blocks(len(targets)):
+                        parts = kld.logit_parts(logits[rows], targets[rows])
+                        writer.append(kld.base_rows(parts, np.dtype(job.dtype).type))
                     progress.advance(task, len(indices))
             writer.finish({**job.meta, "vocab": runner.vocab_size})
         finally:
@@ -111,9 +119,11 @@ def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
     with progress:
         for indices in batches(plan, job.options.batch_windows):
             logits = runner.scored_logits(window_inputs(cache.tokens, plan, indices), plan.first)
-            variant = kld.logit_parts(logits, window_targets(cache.tokens, plan, indices).reshape(-1))
-            base = cache.rows(indices.start * per_window, len(indices) * per_window)
-            parts_list.append(kld.position_stats(base, variant))
+            targets = window_targets(cache.tokens, plan, indices).reshape(-1)
+            for rows in _row_blocks(len(targets)):
+                variant = kld.logit_parts(logits[rows], targets[rows])
+                base = cache.rows(indices.start * per_window + rows.start, rows.stop - rows.start)
+                parts_list.append(kld.position_stats(base, variant))
             progress.advance(task, len(indices))
     n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
     prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]

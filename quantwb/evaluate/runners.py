@@ -22,7 +22,7 @@ class RunnerOptions:
 
     ctx: int
     threads: int
-    batch_windows: int = 4
+    batch_windows: int = 2
 
 
 @dataclass

@@ -96,8 +96,16 @@ def _pack_task(name: str, folder: Path, data_files: dict[str, Path] | None = Non
             )
     config["dataset_kwargs"] = {**config["dataset_kwargs"], "data_files": {s: str(p) for s, p in files.items()}}
     digest = sha256_text("".join(sha256_file(p) for _, p in sorted(files.items())))
-    yaml_sha = sha256_file(pack_dir() / f"{name}.yaml")
-    return ResolvedTask(name=name, spec=config, data_sha256=digest, config_sha256=yaml_sha)
+    return ResolvedTask(name=name, spec=config, data_sha256=digest, config_sha256=_yaml_sha256(pack_dir() / f"{name}.yaml"))
+
+
+def _yaml_sha256(path: Path) -> str:
+    """Hash of a pack YAML and the YAMLs it includes (arc_challenge reuses arc_easy's prompts)."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    include = load_yaml(path, resolve_func=False, recursive=False).get("include") or []
+    included = [path.parent / name for name in ([include] if isinstance(include, str) else include)]
+    return sha256_text(sha256_file(path) + "".join(_yaml_sha256(child) for child in included))
 
 
 def _text_task(text_name: str) -> ResolvedTask:

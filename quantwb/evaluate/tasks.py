@@ -124,10 +124,14 @@ def load_lm(path: Path, kind: str, config: TaskConfig) -> Any:
 
             return LlamaCppLM(pretrained=str(path), max_length=config.max_length)
         from lm_eval.models.huggingface import HFLM
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        return HFLM(
-            pretrained=str(path), device="cpu", dtype=hf_dtype(path), batch_size=config.batch_size, max_length=config.max_length
-        )
+        # Loaded here, as the text evaluation loads it, rather than by HFLM from the path: HFLM re-passes any
+        # quantization_config in config.json, which transformers refuses for the GGUF one that built-in models
+        # (dequantized from a GGUF) carry.
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=hf_dtype(path), device_map="cpu")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config.batch_size, max_length=config.max_length)
     except (OSError, ValueError, RuntimeError, ImportError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EvaluationError(f"{path}: lm-eval cannot load this {kind} model ({first_line})") from err

@@ -39,24 +39,30 @@ def hf_tokenizer(path: Path):
     return tokenizer
 
 
+def _encode(tokenizer, text: str) -> list[int]:
+    """Ids with the tokenizer's own BOS/EOS, but special-token strings inside the text read as plain text,
+    as llama.cpp's perplexity tool tokenizes (parse_special=false)."""
+    return tokenizer(text, split_special_tokens=True)["input_ids"]
+
+
 def _adds_bos(tokenizer) -> int | None:
     bos = tokenizer.bos_token_id
-    probe = tokenizer("a")["input_ids"]
+    probe = _encode(tokenizer, "a")
     return bos if bos is not None and probe and probe[0] == bos else None
 
 
 def tokenize_base(base_path: Path, text: str) -> BaseTokens:
     """Token ids of `text` as the base tokenizes it (with its BOS, like llama.cpp's common_tokenize)."""
     tokenizer = hf_tokenizer(base_path)
-    ids = np.asarray(tokenizer(text)["input_ids"], dtype=np.int32)
+    ids = np.asarray(_encode(tokenizer, text), dtype=np.int32)
     sample = text[:SAMPLE_CHARS]
-    return BaseTokens(ids=ids, bos_id=_adds_bos(tokenizer), sample=sample, sample_ids=tuple(tokenizer(sample)["input_ids"]))
+    return BaseTokens(ids=ids, bos_id=_adds_bos(tokenizer), sample=sample, sample_ids=tuple(_encode(tokenizer, sample)))
 
 
 def variant_sample_ids(fmt: Literal["hf", "gguf"], path: Path, sample: str) -> tuple[int, ...]:
     """How the variant's own tokenizer encodes `sample` (special tokens as its model adds them)."""
     if fmt == "hf":
-        return tuple(hf_tokenizer(path)(sample)["input_ids"])
+        return tuple(_encode(hf_tokenizer(path), sample))
     import llama_cpp
 
     from quantwb.evaluate.gguf_runner import load_llama

@@ -1,0 +1,121 @@
+"""`quantwb eval` on the tiny model: one record per variant, exact self-check, GGUF agrees with HF, caches reused."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+from quantwb.records import read_record
+
+CTX, CHUNKS = 64, 12
+
+
+@pytest.fixture(scope="session")
+def story_text(shared_data: Path) -> Path:
+    """The tiny model's own domain, so its predictions are peaked and quantization shows in KLD."""
+    return shared_data / "text" / "tinystories.txt"
+
+
+@pytest.fixture(scope="session")
+def eval_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """QUANTWB_HOME of the session fixtures below (they run before the per-test autouse home is set)."""
+    return tmp_path_factory.mktemp("eval-home")
+
+
+@pytest.fixture(scope="session")
+def tiny_ggufs(tiny_model: Path, eval_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
+
+    out = tmp_path_factory.mktemp("tiny-ggufs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTWB_HOME", str(eval_home))
+        artifacts = quantize_gguf(resolve(str(tiny_model)), ["F16", "Q8_0", "Q4_K_M", "Q2_K"], out, imatrix=ImatrixChoice("none"))
+    return {a.path.stem.rsplit("-", 1)[-1]: a.path for a in artifacts}
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tiny_model: Path, tiny_ggufs: dict[str, Path], story_text: Path, eval_home: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("records")
+    config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=CTX, chunks=CHUNKS, out_dir=out, gen_tokens=8)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTWB_HOME", str(eval_home))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        paths = evaluate_variants([tiny_model, *tiny_ggufs.values()], config)
+    names = ["base", *tiny_ggufs]
+    return {name: read_record(path) for name, path in zip(names, paths, strict=True)}
+
+
+def _hf_reference_nll(model_dir: Path, text_file: Path) -> float:
+    """Mean NLL of the scored positions, straight from transformers' own loss (no quantwb code)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # special-token strings in the text stay plain text, as llama.cpp tokenizes for perplexity
+    ids = AutoTokenizer.from_pretrained(model_dir)(text_file.read_text(), split_special_tokens=True)["input_ids"]
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    first = CTX // 2
+    losses = []
+    with torch.no_grad():
+        for chunk in range(CHUNKS):
+            window = torch.tensor([ids[chunk * CTX : (chunk + 1) * CTX]])
+            labels = window.clone()
+            labels[:, : first + 1] = -100  # score tokens first+1 .. ctx-1, predicted from positions first .. ctx-2
+            losses.append(model(input_ids=window, labels=labels).loss.item())
+    return float(np.mean(losses))
+
+
+def test_base_against_itself_is_exactly_zero(tiny_records) -> None:
+    base = tiny_records["base"]
+    assert base.evaluation == "text" and base.variant.format == "hf" and base.variant.quant_type == "F32"
+    assert base.kld.kld.mean == 0.0 and base.kld.kld.max == 0.0
+    assert base.kld.same_top_p == 1.0 and base.kld.ppl_ratio == 1.0
+    assert base.text.n_chunks == CHUNKS and base.text.n_scored == CHUNKS * (CTX - 1 - CTX // 2)
+
+
+def test_perplexity_matches_transformers_loss(tiny_records, tiny_model: Path, story_text: Path) -> None:
+    expected = math.exp(_hf_reference_nll(tiny_model, story_text))
+    assert tiny_records["base"].perplexity.ppl == pytest.approx(expected, rel=1e-4)
+
+
+def test_gguf_f16_agrees_with_hf_and_quant_order(tiny_records) -> None:
+    base, f16 = tiny_records["base"], tiny_records["F16"]
+    assert f16.perplexity.ppl == pytest.approx(base.perplexity.ppl, rel=0.005)
+    assert f16.kld.kld.mean < 1e-3
+    klds = [tiny_records[name].kld.kld.mean for name in ("F16", "Q8_0", "Q4_K_M", "Q2_K")]
+    assert klds == sorted(klds) and klds[0] < klds[-1]
+    assert all(0.9 < tiny_records[name].kld.same_top_p <= 1.0 for name in ("Q8_0", "Q4_K_M", "Q2_K"))
+
+
+def test_records_carry_measured_costs(tiny_records, tiny_ggufs: dict[str, Path]) -> None:
+    q8 = tiny_records["Q8_0"]
+    assert q8.variant.format == "gguf" and q8.variant.quant_type == "Q8_0"
+    assert q8.variant.size_bytes == tiny_ggufs["Q8_0"].stat().st_size
+    assert 8.4 < q8.variant.bits_per_weight < 8.6  # Q8_0 blocks: 34 bytes per 32 weights
+    assert 15.9 < tiny_records["F16"].variant.bits_per_weight < 16.1
+    for record in tiny_records.values():
+        res = record.resources
+        assert 0 < res.peak_rss_load_bytes <= res.peak_rss_eval_bytes < 8 * 2**30
+        assert res.prompt_tokens_per_s > 0 and res.gen_tokens_per_s > 0
+    # an HF folder loads torch and float32 weights: more resident memory than a GGUF process
+    assert tiny_records["base"].resources.peak_rss_load_bytes > q8.resources.peak_rss_load_bytes
+
+
+def test_base_cache_is_computed_once_and_reused(tiny_records, tiny_model: Path, tiny_ggufs, story_text: Path, tmp_path: Path,
+                                                eval_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from quantwb.home import quantwb_home
+
+    monkeypatch.setenv("QUANTWB_HOME", str(eval_home))
+    caches = list((quantwb_home() / "base-logprobs").iterdir())
+    stamps = {p: p.stat().st_mtime_ns for c in caches for p in c.iterdir()}
+    config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=CTX, chunks=CHUNKS, out_dir=tmp_path, gen_tokens=0)
+    [path] = evaluate_variants([tiny_ggufs["Q8_0"]], config)
+    assert list((quantwb_home() / "base-logprobs").iterdir()) == caches
+    assert {p: p.stat().st_mtime_ns for c in caches for p in c.iterdir()} == stamps
+    again = read_record(path)
+    assert again.kld.kld.mean == tiny_records["Q8_0"].kld.kld.mean  # deterministic, same tokens, same base
