@@ -1,0 +1,69 @@
+"""Bad inputs to `quantwb eval`: one line, non-zero exit, no record written."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _eval(out: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "quantwb.cli", "eval", *args, "--out", str(out), "--ctx", "64", "--chunks", "2"],
+                          capture_output=True, text=True)
+
+
+def _assert_refused(result: subprocess.CompletedProcess, out: Path, fragment: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+    assert not out.exists() or not list(out.rglob("*.json"))
+
+
+@pytest.fixture
+def other_tokenizer_model(tiny_model: Path, tmp_path: Path) -> Path:
+    """The tiny model's weights with a freshly trained 300-token BPE tokenizer instead of SmolLM2's."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path / "other-tokenizer"
+    shutil.copytree(tiny_model, folder, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens_map.json"))
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel()
+    bpe.train_from_iterator(["The quick brown fox jumps over the lazy dog. " * 50], trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>"]))
+    PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>").save_pretrained(folder)
+    return folder
+
+
+def test_tokenizer_mismatch(tiny_model: Path, other_tokenizer_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _assert_refused(_eval(out, str(other_tokenizer_model), "--base", str(tiny_model)), out, "tokenizer disagrees with the base")
+
+
+def test_text_too_short(tiny_model: Path, tmp_path: Path) -> None:
+    text = tmp_path / "short.txt"
+    text.write_text("Only a few words here.")
+    out = tmp_path / "out"
+    _assert_refused(_eval(out, str(tiny_model), "--base", str(tiny_model), "--text", str(text)), out, "fewer than one window")
+
+
+def test_damaged_gguf(tiny_model: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.gguf"
+    damaged.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    out = tmp_path / "out"
+    _assert_refused(_eval(out, str(damaged), "--base", str(tiny_model)), out, "not a readable GGUF file")
+
+
+def test_folder_that_is_not_a_model(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("not a model")
+    out = tmp_path / "out"
+    _assert_refused(_eval(out, str(folder), "--base", str(tiny_model)), out, "no config.json")
+
+
+def test_missing_variant(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _assert_refused(_eval(out, str(tmp_path / "nothing.gguf"), "--base", str(tiny_model)), out, "no such file or folder")
