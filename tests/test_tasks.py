@@ -30,6 +30,7 @@ def _metrics(result) -> dict[tuple[str, str], tuple[float, float | None]]:
 def test_arc_easy_equals_lm_eval_hf(tiny_model: Path, arc_config: TaskConfig) -> None:
     """quantwb's numbers are lm-eval's: the same docs through `lm_eval --model hf` give the same accuracy."""
     from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
 
     ours = run_tasks(tiny_model, arc_config)
     spec = task_packs.resolve_tasks(("arc_easy",), arc_config.tasks_dir, "wiki")[0].spec
@@ -40,6 +41,7 @@ def test_arc_easy_equals_lm_eval_hf(tiny_model: Path, arc_config: TaskConfig) ->
         tasks=[standard_task_on_local_data("arc_easy", spec)],  # lm-eval's own arc_easy YAML, local rows
         limit=LIMIT,
         log_samples=False,
+        task_manager=TaskManager(include_defaults=False),  # the task comes as an object: skip indexing lm-eval's
     )["results"]["arc_easy"]
     got = _metrics(ours)
     assert got[("arc_easy", "acc")] == (reference["acc,none"], reference["acc_stderr,none"])
