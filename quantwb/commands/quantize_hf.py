@@ -22,8 +22,9 @@ def _calibration_options(command: Callable) -> Callable:
     for option in reversed((
         click.option("--calibration", default="c4", show_default=True,
                      help="Calibration text: wiki, c4 (shipped), wikitext2/c4-hub/pile-10k (hub), or a .txt/.jsonl file."),
+        # Defaults match hf_common.DEFAULT_CALIBRATION, which fits the shipped c4 excerpt.
         click.option("--samples", default=128, show_default=True, help="Number of calibration windows."),
-        click.option("--seq-len", default=512, show_default=True, help="Tokens per calibration window."),
+        click.option("--seq-len", default=256, show_default=True, help="Tokens per calibration window."),
         click.option("--seed", default=0, show_default=True, help="Seed that picks the windows."),
     )):
         command = option(command)
@@ -50,14 +51,30 @@ def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | 
     click.echo(str(artifact.path))
 
 
+def _scheme_options(bits_help: str) -> Callable[[Callable], Callable]:
+    """--bits and --group-size, shared by every weight-only method."""
+
+    def decorate(command: Callable) -> Callable:
+        command = click.option("--group-size", type=int, default=128, show_default=True,
+                               help="Weights per scale group; -1 = per channel.")(command)
+        return click.option("--bits", type=int, default=4, show_default=True, help=bits_help)(command)
+
+    return decorate
+
+
+def _format_option(classic: str, classic_help: str) -> Callable[[Callable], Callable]:
+    return click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", classic]),
+                        default="compressed-tensors", show_default=True,
+                        help=f"compressed-tensors (llm-compressor) or {classic_help} (GPTQModel).")
+
+
 @click.command()
 @_model_and_output
-@click.option("--bits", type=int, default=4, show_default=True, help="Weight bits (AWQ supports 4).")
-@click.option("--group-size", type=int, default=128, show_default=True, help="Weights per scale/zero group; -1 = per channel.")
-@click.option("--zero-point/--symmetric", default=True, show_default=True, help="Asymmetric groups with a zero point (AWQ's standard), or symmetric.")
+@_scheme_options("Weight bits (AWQ supports 4).")
+@click.option("--zero-point/--symmetric", default=True, show_default=True,
+              help="Asymmetric groups with a zero point (AWQ's standard), or symmetric.")
 @_calibration_options
-@click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", "awq"]), default="compressed-tensors",
-              show_default=True, help="compressed-tensors (llm-compressor) or the classic AWQ GEMM format (GPTQModel).")
+@_format_option("awq", "the classic AWQ GEMM format")
 def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool, calibration: str, samples: int,
         seq_len: int, seed: int, checkpoint_format: str) -> None:
     """Activation-aware weight quantization of MODEL (folder, alias or hub id)."""
@@ -67,15 +84,13 @@ def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool,
 
 @click.command()
 @_model_and_output
-@click.option("--bits", type=int, default=4, show_default=True, help="Weight bits: 2, 3, 4 or 8.")
-@click.option("--group-size", type=int, default=128, show_default=True, help="Weights per scale group; -1 = per channel.")
+@_scheme_options("Weight bits: 2, 3, 4 or 8.")
 @click.option("--act-order/--no-act-order", default=True, show_default=True,
               help="Quantize columns by decreasing activation importance (no change to the checkpoint layout).")
 @click.option("--damp", type=float, default=0.01, show_default=True, help="Hessian dampening, fraction of its mean diagonal.")
 @click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
 @_calibration_options
-@click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", "gptq"]), default="compressed-tensors",
-              show_default=True, help="compressed-tensors (llm-compressor) or the classic GPTQ format (GPTQModel).")
+@_format_option("gptq", "the classic GPTQ format")
 def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool, damp: float, symmetric: bool,
          calibration: str, samples: int, seq_len: int, seed: int, checkpoint_format: str) -> None:
     """GPTQ (second-order, error-compensating) weight quantization of MODEL."""
@@ -85,8 +100,7 @@ def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool,
 
 @click.command()
 @_model_and_output
-@click.option("--bits", type=int, default=4, show_default=True, help="Weight bits: 2, 3, 4 or 8.")
-@click.option("--group-size", type=int, default=128, show_default=True, help="Weights per scale group; -1 = per channel.")
+@_scheme_options("Weight bits: 2, 3, 4 or 8.")
 @click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
 def rtn(model: str, out_dir: Path, bits: int, group_size: int, symmetric: bool) -> None:
     """Round-to-nearest weight quantization of MODEL (no calibration): the baseline GPTQ and AWQ must beat."""
