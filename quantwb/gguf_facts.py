@@ -1,4 +1,4 @@
-"""Memory facts of a written GGUF file, read back with gguf's GGUFReader: bytes, parameters, bits per weight.
+"""Memory facts of a written GGUF file, read back from its header: bytes, parameters, bits per weight.
 
 `bits_per_weight` follows llama.cpp's loader ("file size = ... (X BPW)"): tensor data bytes x 8 / parameters,
 so metadata (tokenizer, chat template) does not count; `file_bits_per_weight` counts the whole file.
@@ -6,7 +6,9 @@ so metadata (tokenizer, chat template) does not count; `file_bits_per_weight` co
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,22 +51,21 @@ class GGUFFacts:
 
 
 def read_gguf_facts(path: Path) -> GGUFFacts:
-    """Read `path`'s tensor table and header; raise InputError if it is not a readable GGUF file."""
-    from gguf import GGUFReader
+    """Read `path`'s header and tensor table; raise InputError if it is not a readable GGUF file."""
+    import gguf
 
     from quantwb.quantize.gguf_types import type_name_of_ftype
 
     path = Path(path)
-    try:
-        reader = GGUFReader(path)
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: not a readable GGUF file ({err})") from err
+    header = _read_header(path)
     totals: dict[str, list[int]] = {}
-    for tensor in reader.tensors:
-        entry = totals.setdefault(tensor.tensor_type.name, [0, 0, 0])
+    for type_id, n_bytes in header.tensors:
+        quant_type = gguf.GGMLQuantizationType(type_id)
+        block_size, type_size = gguf.GGML_QUANT_SIZES[quant_type]  # gguf's table: weights and bytes per block
+        entry = totals.setdefault(quant_type.name, [0, 0, 0])
         entry[0] += 1
-        entry[1] += int(tensor.n_elements)
-        entry[2] += int(tensor.n_bytes)
+        entry[1] += n_bytes // type_size * block_size
+        entry[2] += n_bytes
     by_type = {name: TypeFacts(*values) for name, values in sorted(totals.items(), key=lambda kv: -kv[1][2])}
     n_params = sum(facts.n_params for facts in by_type.values())
     tensor_bytes = sum(facts.tensor_bytes for facts in by_type.values())
@@ -77,11 +78,69 @@ def read_gguf_facts(path: Path) -> GGUFFacts:
         bits_per_weight=tensor_bytes * 8 / n_params if n_params else 0.0,
         file_bits_per_weight=size_bytes * 8 / n_params if n_params else 0.0,
         by_type=by_type,
-        file_type=type_name_of_ftype(int(_field(reader, "general.file_type", -1))),
-        architecture=str(_field(reader, "general.architecture", "unknown")),
+        file_type=type_name_of_ftype(header.file_type),
+        architecture=header.architecture,
     )
 
 
-def _field(reader: Any, key: str, default: Any) -> Any:
-    field = reader.fields.get(key)
-    return default if field is None else field.contents()
+@dataclass(frozen=True)
+class _Header:
+    tensors: list[tuple[int, int]]  # (ggml type id, bytes) per tensor
+    file_type: int
+    architecture: str
+
+
+class _InitParams(ctypes.Structure):
+    _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
+
+
+def _read_header(path: Path) -> _Header:
+    """The tensor table and two keys, through llama.cpp's own C GGUF reader (ggml-base).
+
+    gguf-py's GGUFReader parses every tokenizer string in Python (about 100k for SmolLM2: seconds on
+    2 cores, longer than quantizing the model); the C reader skips them, so facts cost milliseconds.
+    """
+    lib = _ggml_base()
+    if not path.is_file():
+        raise InputError(f"{path}: no such GGUF file")
+    ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
+    if not ctx:
+        raise InputError(f"{path}: not a readable GGUF file (llama.cpp's GGUF reader rejected it)")
+    try:
+        tensors = [(lib.gguf_get_tensor_type(ctx, i), lib.gguf_get_tensor_size(ctx, i))
+                   for i in range(lib.gguf_get_n_tensors(ctx))]
+        file_type_key = lib.gguf_find_key(ctx, b"general.file_type")
+        arch_key = lib.gguf_find_key(ctx, b"general.architecture")
+        file_type = (lib.gguf_get_val_u32(ctx, file_type_key)
+                     if file_type_key >= 0 and lib.gguf_get_kv_type(ctx, file_type_key) == _GGUF_UINT32 else -1)
+        architecture = (lib.gguf_get_val_str(ctx, arch_key).decode()
+                        if arch_key >= 0 and lib.gguf_get_kv_type(ctx, arch_key) == _GGUF_STRING else "unknown")
+    finally:
+        lib.gguf_free(ctx)
+    return _Header(tensors, file_type, architecture)
+
+
+_GGUF_UINT32, _GGUF_STRING = 4, 8  # enum gguf_type in ggml's gguf.h
+
+
+@cache
+def _ggml_base() -> ctypes.CDLL:
+    """llama-cpp-python's own libggml-base, with the gguf_* signatures declared."""
+    import llama_cpp
+
+    lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
+    signatures = {
+        "gguf_init_from_file": (ctypes.c_void_p, [ctypes.c_char_p, _InitParams]),
+        "gguf_free": (None, [ctypes.c_void_p]),
+        "gguf_get_n_tensors": (ctypes.c_int64, [ctypes.c_void_p]),
+        "gguf_get_tensor_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_get_tensor_size": (ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_find_key": (ctypes.c_int64, [ctypes.c_void_p, ctypes.c_char_p]),
+        "gguf_get_kv_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_get_val_u32": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_get_val_str": (ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
+    }
+    for name, (restype, argtypes) in signatures.items():
+        function = getattr(lib, name)
+        function.restype, function.argtypes = restype, argtypes
+    return lib

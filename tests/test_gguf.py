@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf import GGUFReader
 
 from quantwb.calibration import CalibrationSpec
 from quantwb.gguf_facts import read_gguf_facts
@@ -21,8 +22,6 @@ SMALL_CALIBRATION = CalibrationSpec(text="wiki", samples=4, seq_len=128)
 
 
 def tensor_bytes(path: Path, prefix: str = "blk.") -> dict[str, bytes]:
-    from gguf import GGUFReader
-
     return {t.name: np.asarray(t.data).tobytes() for t in GGUFReader(path).tensors if t.name.startswith(prefix)}
 
 
@@ -39,10 +38,10 @@ def made(source, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {artifact.spec.gguf_type: artifact for artifact in artifacts}
 
 
-def test_every_listed_type_loads_generates_and_matches_llama_cpp_bpw(made: dict) -> None:
+def assert_every_type_loads_generates_and_matches_llama_cpp_bpw(made: dict, types: list[str]) -> None:
     import llama_cpp
 
-    assert sorted(made) == sorted(LISTED_TYPES)
+    assert sorted(made) == sorted(types)
     for name, artifact in made.items():
         facts = read_gguf_facts(artifact.path)
         report = llama_load_report(artifact.path)
@@ -54,14 +53,23 @@ def test_every_listed_type_loads_generates_and_matches_llama_cpp_bpw(made: dict)
         del llm
 
 
-def test_sizes_strictly_ordered_and_facts_add_up(made: dict) -> None:
+def assert_sizes_strictly_ordered(made: dict) -> None:
     sizes = [made[name].size_bytes for name in SIZE_ORDER]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), dict(zip(SIZE_ORDER, sizes))
+
+
+def test_every_listed_type_loads_generates_and_matches_llama_cpp_bpw(made: dict) -> None:
+    assert_every_type_loads_generates_and_matches_llama_cpp_bpw(made, LISTED_TYPES)
+
+
+def test_sizes_strictly_ordered_and_facts_add_up(made: dict) -> None:
+    assert_sizes_strictly_ordered(made)
     facts = read_gguf_facts(made["Q4_K_M"].path)
     assert facts.size_bytes == made["Q4_K_M"].path.stat().st_size > facts.tensor_bytes
     assert facts.n_params == sum(t.n_params for t in facts.by_type.values()) == read_gguf_facts(made["F16"].path).n_params
     assert facts.by_type["Q4_K"].bits_per_weight == pytest.approx(144 * 8 / 256)  # gguf's block table: 144 B / 256 w
     assert read_gguf_facts(made["F32"].path).bits_per_weight == pytest.approx(32.0)
+    assert facts.n_params == sum(t.n_elements for t in GGUFReader(made["Q4_K_M"].path).tensors)
 
 
 def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict) -> None:
@@ -76,16 +84,22 @@ def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict) 
     assert plain.manifest["source"]["sha256"] == plain.source.sha256 and plain.manifest["wall_s"]["type_s"] > 0
 
 
+def assert_imatrix_changes_values(plain: dict, weighted: list) -> None:
+    """Same tensor types and sizes as the plain files, but most block tensors hold other values."""
+    for artifact in weighted:
+        before = tensor_bytes(plain[artifact.spec.gguf_type].path)
+        after = tensor_bytes(artifact.path)
+        assert before.keys() == after.keys()
+        changed = [name for name in before if before[name] != after[name]]
+        assert len(changed) >= len(before) // 2, (artifact.spec.gguf_type, changed)
+        assert artifact.size_bytes == plain[artifact.spec.gguf_type].size_bytes
+
+
 def test_imatrix_changes_iq4_xs_and_q4_k_m(source, made: dict, tmp_path: Path) -> None:
     imatrix_file = Path(made["IQ2_XS"].manifest["imatrix"]["path"])
     weighted = quantize_gguf(source, ["IQ4_XS", "Q4_K_M"], tmp_path, ImatrixChoice.parse(imatrix_file), SMALL_CALIBRATION)
-    for artifact in weighted:
-        plain = tensor_bytes(made[artifact.spec.gguf_type].path)
-        imat = tensor_bytes(artifact.path)
-        assert plain.keys() == imat.keys()
-        changed = [name for name in plain if plain[name] != imat[name]]
-        assert len(changed) >= len(plain) // 2, (artifact.spec.gguf_type, changed)
-        assert artifact.size_bytes == made[artifact.spec.gguf_type].size_bytes  # same types, other values
+    assert all(artifact.path.name.endswith("-imat.gguf") for artifact in weighted)
+    assert_imatrix_changes_values(made, weighted)
 
 
 def test_f16_gguf_loads_back_in_transformers_with_the_same_logits(source) -> None:

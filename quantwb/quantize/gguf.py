@@ -18,7 +18,7 @@ from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
 from quantwb.gguf_facts import read_gguf_facts
 from quantwb.models import ModelSource
 from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
-from quantwb.quantize.gguf_convert import convert_to_gguf, safe_model_name
+from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
 from quantwb.quantize.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
 from quantwb.quantize.imatrix import ImatrixData, check_against_gguf, compute_imatrix, read_imatrix, write_imatrix
 from quantwb.resources_usage import peak_rss_bytes
@@ -149,7 +149,7 @@ def _finish(
         "llama_ftype": gguf_type.ftype,
         "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256,
                    "architecture": source.architecture, "origin": source.origin},
-        "intermediate": {"type": INTERMEDIATE_TYPE, "sha256": sha256_file(intermediate)} if intermediate else None,
+        "intermediate": {"type": INTERMEDIATE_TYPE, "sha256": converted_sha256(intermediate)} if intermediate else None,
         "imatrix": None if used is None else {
             "path": str(used.path), "sha256": used.sha256, "entries": len(used.data.sums),
             "datasets": list(used.data.datasets), "chunk_count": used.data.chunk_count,

