@@ -107,3 +107,15 @@ def test_calibration_too_short_for_samples_cli(tiny_model: Path, tmp_path: Path)
     result = quantwb("awq", str(tiny_model), "--calibration", str(short), "--samples", "64", "--seq-len", "128",
                      "--out", str(out))
     assert_clean_failure(result, "fewer than the 64 samples asked for", out)
+
+
+def test_already_quantized_source_is_refused_cli(tiny_model: Path, tmp_path: Path) -> None:
+    model = tmp_path / "stale"
+    model.mkdir()
+    config = json.loads((tiny_model / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "gguf", "gguf_file": "x.gguf", "dequantize": False}
+    (model / "config.json").write_text(json.dumps(config))
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        (model / name).symlink_to(tiny_model / name)
+    out = tmp_path / "out"
+    assert_clean_failure(quantwb("rtn", str(model), "--out", str(out)), "already quantized (gguf)", out)

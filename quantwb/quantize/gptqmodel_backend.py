@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from quantwb.errors import QuantizationError
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
 from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
@@ -46,13 +45,13 @@ def quantize_config(spec: QuantSpec, group_size: int, damp: float = 0.01, act_or
 def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 0.01, act_order: bool = True) -> Artifact:
     """Quantize with GPTQModel and save its checkpoint (format `gptq` or `awq`) atomically."""
     stopwatch = Stopwatch()
+    hf_common.check_full_precision(source)
     tokenizer = hf_common.load_tokenizer(source)
     calibration = hf_common.prepare_calibration(tokenizer, spec.calibration)
-    # The group-size check and parameter count need the layer shapes; the base model gives both.
-    base = hf_common.load_model(source)
-    n_params = hf_common.logical_param_count(base)
-    group = hf_common.choose_group_size(spec.group_size, hf_common.linear_in_features(base))
-    del base
+    # GPTQModel loads the weights itself; the group-size check and parameter count need only shapes.
+    shapes = hf_common.shape_only_model(source)
+    n_params = hf_common.logical_param_count(shapes)
+    group = hf_common.choose_group_size(spec.group_size, hf_common.linear_in_features(shapes))
     if group.note:
         log.warning("%s: %s", spec.method, group.note)
 
@@ -70,9 +69,8 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 
                 model.quantize(samples, batch_size=1, backend=backend, calibration_sort=None)
                 model.save(str(folder))
             except (ValueError, RuntimeError) as err:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise QuantizationError(f"GPTQModel {spec.method} failed: {first}") from err
+                raise hf_common.backend_failure("GPTQModel", spec.method, err) from err
         tokenizer.save_pretrained(folder)
-        return hf_common.Quantized("gptqmodel", spec.method, bool(spec.symmetric), {})
+        return hf_common.Quantized("gptqmodel", spec.method, bool(spec.symmetric))
 
     return hf_common.write_variant(source, spec, out_dir, calibration, n_params, group, save, stopwatch)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from quantwb.calibration import CalibrationSet, CalibrationSpec, build_calibration
-from quantwb.errors import InputError, UnsupportedError
+from quantwb.errors import InputError, QuantizationError, UnsupportedError
 from quantwb.fileio import atomic_path, write_json_atomic
 from quantwb.models import ModelSource
 from quantwb.quantize.base import MANIFEST_NAME, Artifact, QuantSpec, Stopwatch
@@ -102,6 +102,17 @@ def quiet_imports() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def check_full_precision(source: ModelSource) -> None:
+    """Refuse a folder whose config.json declares already-quantized weights (re-quantizing those compounds errors)."""
+    config = json.loads((source.path / "config.json").read_text())
+    method = (config.get("quantization_config") or {}).get("quant_method")
+    if method:
+        raise UnsupportedError(
+            f"{source.path}: config.json says the weights are already quantized ({method}); pass a full-precision "
+            "model (a built-in alias materialized by an older quantwb: delete its folder under QUANTWB_HOME/models)"
+        )
+
+
 def load_tokenizer(source: ModelSource):
     with quiet_imports():
         from transformers import AutoTokenizer
@@ -126,6 +137,16 @@ def load_model(source: ModelSource):
     return model
 
 
+def shape_only_model(source: ModelSource):
+    """The architecture on torch's meta device: layer shapes and parameter count without reading weights."""
+    with quiet_imports():
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(source.path))
+
+
 def logical_param_count(model) -> int:
     """Parameters of the unquantized model, tied weights counted once."""
     return sum(p.numel() for p in model.parameters())
@@ -138,7 +159,6 @@ class Quantized:
     backend: str
     checkpoint_format: str
     symmetric: bool
-    extra: dict[str, Any]
 
 
 def write_variant(
@@ -179,7 +199,6 @@ def write_variant(
             "weight_bytes": weight_bytes,
             "bits_per_weight": 8 * weight_bytes / n_params,
             "versions": library_versions(),
-            **done.extra,
         }
         (tmp / "README.md").write_text(render_model_card(manifest))
         manifest["wall_time_s"] = stopwatch.seconds
@@ -197,6 +216,12 @@ def write_variant(
         bits_per_weight=manifest["bits_per_weight"],
         manifest=manifest,
     )
+
+
+def backend_failure(library: str, method: str, err: Exception) -> QuantizationError:
+    """One line for a library's failure: its first message line (the traceback stays behind --debug)."""
+    text = str(err).strip()
+    return QuantizationError(f"{library} {method} failed: {text.splitlines()[0] if text else type(err).__name__}")
 
 
 def parse_options(options_model: type, spec: QuantSpec):

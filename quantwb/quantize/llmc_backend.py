@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from quantwb.calibration import CalibrationSet
-from quantwb.errors import QuantizationError
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
 from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
@@ -74,6 +73,7 @@ def quantize(
 ) -> Artifact:
     """Load, calibrate and quantize with llm-compressor, then save a compressed-tensors folder atomically."""
     stopwatch = Stopwatch()
+    hf_common.check_full_precision(source)
     tokenizer = hf_common.load_tokenizer(source)
     # Calibration text problems surface before the (slow) model load.
     calibration = hf_common.prepare_calibration(tokenizer, spec.calibration) if needs_calibration else None
@@ -100,10 +100,9 @@ def quantize(
             with run_context(), _library_logs():
                 oneshot(model=model, recipe=recipe, **kwargs)
         except (ValueError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise QuantizationError(f"llm-compressor {spec.method} failed: {first}") from err
+            raise hf_common.backend_failure("llm-compressor", spec.method, err) from err
         model.save_pretrained(folder, save_compressed=True)
         tokenizer.save_pretrained(folder)
-        return hf_common.Quantized("llmcompressor", CHECKPOINT_FORMAT, symmetric, {})
+        return hf_common.Quantized("llmcompressor", CHECKPOINT_FORMAT, symmetric)
 
     return hf_common.write_variant(source, spec, out_dir, calibration, n_params, group, save, stopwatch)
