@@ -39,7 +39,8 @@ def _render(paths: list[Path]) -> None:
             f"{res.prompt_tokens_per_s:.0f}" if res.prompt_tokens_per_s else "-",
             f"{res.gen_tokens_per_s:.1f}" if res.gen_tokens_per_s else "-",
         )
-    Console().print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=160)).print(table)  # pipes and logs keep whole numbers
     for path in paths:
         click.echo(f"record: {path}")
 
@@ -57,7 +58,8 @@ def _render_tasks(paths: list[Path]) -> None:
         for m in r.metrics:
             stderr = f"{m.stderr:.4f}" if m.stderr is not None else "-"
             table.add_row(r.variant.name, m.task, m.name, f"{m.value:.4f}", stderr)
-    Console().print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=160)).print(table)  # pipes and logs keep whole numbers
 
 
 @click.command("eval")

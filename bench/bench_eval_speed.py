@@ -1,0 +1,112 @@
+"""Speed of quantwb's PPL+KLD pass against llama.cpp's `llama-perplexity` (same GGUF) and against lm-eval's
+`loglikelihood_rolling` perplexity (same HF model), on the same text, context and threads, in one run.
+
+Every time is end to end (process start, model load, scoring) and every rate is scored-text tokens
+(chunks × ctx) per second. Targets: quantwb ≥ 0.9× llama-perplexity, ≥ 3× lm-eval.
+
+    python bench/bench_eval_speed.py [--model smollm2-135m] [--type Q4_K_M] [--ctx 512] [--chunks 8] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.llama_tools import llama_perplexity  # noqa: E402
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants  # noqa: E402
+from quantwb.models import resolve  # noqa: E402
+
+
+def timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def lm_eval_rolling_seconds(model_dir: Path, text: str, threads: int, max_length: int | None) -> float:
+    """Load the model in lm-eval's HF backend and score `text` with loglikelihood_rolling (seconds)."""
+    import torch
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    torch.set_num_threads(threads)
+
+    def run() -> None:
+        extra = {"max_length": max_length} if max_length else {}
+        lm = HFLM(pretrained=str(model_dir), device="cpu", batch_size=1, dtype="float32", **extra)
+        lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)],
+                                 disable_tqdm=True)
+
+    return timed(run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--type", default="Q4_K_M", help="GGUF type of the variant timed against llama-perplexity")
+    parser.add_argument("--text", default="wiki")
+    parser.add_argument("--ctx", type=int, default=512)
+    parser.add_argument("--chunks", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+
+    from quantwb.quantize.gguf import quantize_gguf
+    from quantwb.quantize.gguf_convert import convert_to_gguf
+    from quantwb.texts import load_text
+
+    source = resolve(args.model)
+    work = Path(tempfile.mkdtemp(prefix="quantwb-bench-eval-"))
+    [variant] = quantize_gguf(source, [args.type], work / "variants")
+    tokens_scored = args.chunks * args.ctx
+    config = EvalConfig(base=args.model, text=args.text, ctx=args.ctx, chunks=args.chunks, threads=args.threads,
+                        out_dir=work / "records", gen_tokens=0, force=True)
+    evaluate_variants([variant.path], config)  # computes the base cache once; not timed (llama.cpp's is not either)
+
+    # llama.cpp: base logits from the F32 conversion (not timed), then the timed KL-divergence pass
+    binary = llama_perplexity()
+    text_file = work / "text.txt"
+    text_file.write_text(load_text(args.text).text)
+    common = ["-c", str(args.ctx), "--chunks", str(args.chunks), "-t", str(args.threads)]
+    base_logits = work / "base.kld"
+    subprocess.run([str(binary), "-m", str(convert_to_gguf(source, "F32")), "-f", str(text_file), *common,
+                    "--kl-divergence-base", str(base_logits)], check=True, capture_output=True)
+    llama_s = timed(lambda: subprocess.run([str(binary), "-m", str(variant.path), *common, "--kl-divergence-base",
+                                            str(base_logits), "--kl-divergence"], check=True, capture_output=True))
+    ours_gguf_s = timed(lambda: evaluate_variants([variant.path], config))
+
+    # lm-eval on the same HF model and the same tokens (decoded back to text)
+    from transformers import AutoTokenizer
+
+    from quantwb.evaluate.base_cache import CacheKey, CacheReader, cache_dir
+
+    key = CacheKey(source.sha256, load_text(args.text).sha256, args.ctx, args.chunks, config.cache_dtype)
+    tokens = CacheReader(cache_dir(key)).tokens
+    scored_text = AutoTokenizer.from_pretrained(source.path).decode(tokens.tolist())
+    ours_hf_s = timed(lambda: evaluate_variants([source.path], config))
+    lm_eval_s = lm_eval_rolling_seconds(source.path, scored_text, args.threads, None)
+    lm_eval_ctx_s = lm_eval_rolling_seconds(source.path, scored_text, args.threads, args.ctx)
+
+    rows = [
+        (f"quantwb eval, GGUF {args.type} (PPL+KLD)", ours_gguf_s),
+        (f"llama-perplexity --kl-divergence, GGUF {args.type}", llama_s),
+        ("quantwb eval, HF fp32 (PPL+KLD)", ours_hf_s),
+        ("lm-eval loglikelihood_rolling, HF fp32, default max_length", lm_eval_s),
+        (f"lm-eval loglikelihood_rolling, HF fp32, max_length={args.ctx}", lm_eval_ctx_s),
+    ]
+    print(f"{args.model}, {args.text}: {args.chunks} chunks × {args.ctx} = {tokens_scored} tokens, {args.threads} threads, end to end")
+    for label, seconds in rows:
+        print(f"  {label:60s} {seconds:8.1f} s  {tokens_scored / seconds:8.1f} tokens/s")
+    print(f"quantwb / llama-perplexity (GGUF):        {llama_s / ours_gguf_s:.2f}x  (target >= 0.9x)")
+    print(f"quantwb / lm-eval rolling (HF, default):  {lm_eval_s / ours_hf_s:.2f}x  (target >= 3x)")
+    print(f"quantwb / lm-eval rolling (HF, max_length={args.ctx}): {lm_eval_ctx_s / ours_hf_s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
