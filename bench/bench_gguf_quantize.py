@@ -1,7 +1,8 @@
 """Wall time of quantwb's Q4_K_M path against the bare `llama_model_quantize` call on the same F16 file.
 
 Both run in this one process, alternating, after the F16 conversion is cached (quantwb converts once per
-source hash), so the ratio is quantwb's own overhead: type check, dry run, facts, hashes, manifest.
+source hash), so the ratio is quantwb's own overhead: type check, imatrix check (a llama.cpp dry run,
+memoized per converted file), facts, manifest, Modelfile.
     python bench/bench_gguf_quantize.py [--model smollm2-135m] [--type Q4_K_M] [--repeats 3]
 Target: median quantwb time <= 1.05x the median bare call.
 """
@@ -32,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--type", default="Q4_K_M")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     from quantwb.models import resolve
@@ -46,15 +47,22 @@ def main() -> None:
     quantwb_s, bare_s = [], []
     with tempfile.TemporaryDirectory(prefix="bench-gguf-") as tmp:
         out = Path(tmp)
-        for _ in range(args.repeats):
+        def run_bare() -> None:
             start = time.perf_counter()
             bare_quantize(f16, out / "bare.gguf", ftype)
             bare_s.append(time.perf_counter() - start)
+            (out / "bare.gguf").unlink()
+
+        def run_quantwb() -> None:
             start = time.perf_counter()
-            quantize_gguf(resolve(args.model), [args.type], out / "quantwb", ImatrixChoice("none"))
+            quantize_gguf(resolve(args.model), [args.type], out / "quantwb", ImatrixChoice("auto"))  # CLI default
             quantwb_s.append(time.perf_counter() - start)
             for made in (out / "quantwb").iterdir():
                 made.unlink()  # no rerun shortcut: each repeat does the whole job
+
+        for repeat in range(args.repeats):  # ABBA order, so neither side always runs first
+            for run in (run_bare, run_quantwb) if repeat % 2 == 0 else (run_quantwb, run_bare):
+                run()
     ratio = statistics.median(quantwb_s) / statistics.median(bare_s)
     print(f"model {args.model}, type {args.type}, {os.cpu_count()} cores, {args.repeats} alternating repeats")
     print(f"bare llama_model_quantize  median {statistics.median(bare_s):7.2f} s  runs {[round(s, 2) for s in bare_s]}")

@@ -6,6 +6,7 @@ Each output is `<model>-<TYPE>[-imat].gguf` with `<file>.manifest.json` and an O
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -94,18 +95,31 @@ def quantize_gguf(
     return artifacts
 
 
-def _uses_imatrix(gguf_type: GGUFType, choice: ImatrixChoice, intermediate: Path | None) -> bool:
-    from quantwb.quantize.llama_quantize import needs_imatrix
-
+def _uses_imatrix(gguf_type: GGUFType, choice: ImatrixChoice, intermediate: Path) -> bool:
     if choice.mode in ("compute", "file"):
         return True
-    needed = needs_imatrix(intermediate, gguf_type.ftype)
+    needed = _needs_imatrix(intermediate, gguf_type.ftype)
     if needed and choice.mode == "none":
         raise UnsupportedError(
             f"{gguf_type.name} needs an importance matrix (llama.cpp refuses it without one); "
             "use --imatrix auto or compute, or pass an imatrix file"
         )
     return needed
+
+
+def _needs_imatrix(intermediate: Path, ftype: int) -> bool:
+    """llama.cpp's answer (a dry run) for this converted file and type, memoized beside the cached file."""
+    import llama_cpp
+
+    from quantwb.quantize.llama_quantize import needs_imatrix
+
+    memo = intermediate.with_name(intermediate.name + ".needs-imatrix.json")
+    key = f"{llama_cpp.__version__}:{ftype}"
+    answers = json.loads(memo.read_text()) if memo.is_file() else {}
+    if key not in answers:
+        answers[key] = needs_imatrix(intermediate, ftype)
+        write_json_atomic(memo, answers)
+    return bool(answers[key])
 
 
 def _prepare_imatrix(
@@ -144,7 +158,6 @@ def _finish(
     manifest = {
         "format": "gguf",
         "file": final.name,
-        "sha256": sha256_file(final),
         "type": gguf_type.name,
         "llama_ftype": gguf_type.ftype,
         "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256,

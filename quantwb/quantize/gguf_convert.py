@@ -95,27 +95,37 @@ def _run_converter(model_class, model_dir: Path, type_name: str, out_path: Path,
 
 
 def _converter_input(model_dir: Path, stack: ExitStack) -> Path:
-    """`model_dir`, or a linked copy whose tokenizer.json drops a contradictory byte_fallback flag.
+    """`model_dir`, or a linked copy with the two marks that transformers' GGUF->HF export leaves behind
+    (built-in models are made that way) corrected, since each one derails llama.cpp's converter:
 
-    transformers' GGUF->HF tokenizer export (used for built-in models) marks byte-level BPE vocabularies
-    `byte_fallback: true`; llama.cpp's converter then writes a SentencePiece vocab that crashes on load.
-    A byte-level BPE never falls back to bytes, so clearing the flag restores the vocab it really is.
+    - tokenizer.json marks a byte-level BPE `byte_fallback: true`, so the converter writes a SentencePiece
+      vocab that crashes on load; a byte-level BPE never falls back to bytes, so the flag is cleared.
+    - config.json keeps `quantization_config: {quant_method: gguf}` although the saved weights are plain
+      floats; the converter refuses "gguf" as a quant method, so the stale entry is dropped.
     """
-    tokenizer_path = model_dir / "tokenizer.json"
-    if not tokenizer_path.is_file():
+    fixed: dict[str, dict] = {}
+    tokenizer = _read_json(model_dir / "tokenizer.json")
+    bpe = tokenizer.get("model") or {}
+    if bpe.get("type") == "BPE" and bpe.get("byte_fallback") and (tokenizer.get("pre_tokenizer") or {}).get("type") == "ByteLevel":
+        bpe["byte_fallback"] = False
+        tokenizer["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+        fixed["tokenizer.json"] = tokenizer
+    config = _read_json(model_dir / "config.json")
+    if (config.get("quantization_config") or {}).get("quant_method") == "gguf":
+        del config["quantization_config"]
+        fixed["config.json"] = config
+    if not fixed:
         return model_dir
-    tokenizer = json.loads(tokenizer_path.read_text(encoding="utf-8"))
-    pre_tokenizer = tokenizer.get("pre_tokenizer") or {}
-    model = tokenizer.get("model") or {}
-    if not (model.get("type") == "BPE" and model.get("byte_fallback") and pre_tokenizer.get("type") == "ByteLevel"):
-        return model_dir
-    log.info("%s: byte-level BPE marked byte_fallback; clearing the flag for the converter", tokenizer_path)
+    log.info("%s: correcting %s for llama.cpp's converter (GGUF->HF export marks)", model_dir, ", ".join(fixed))
     view = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="quantwb-convert-"))) / model_dir.name
     view.mkdir()
     for item in model_dir.iterdir():
-        if item.name != "tokenizer.json":
+        if item.name not in fixed:
             (view / item.name).symlink_to(item.resolve())
-    model["byte_fallback"] = False
-    tokenizer["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
-    (view / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    for name, content in fixed.items():
+        (view / name).write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
     return view
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
