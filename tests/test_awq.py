@@ -33,7 +33,10 @@ def test_awq_loads_generates_and_stays_close(awq_variant, tiny_model: Path) -> N
     assert 1e-5 < kld < 0.002, kld
 
 
-def test_classic_awq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path) -> None:
+def test_classic_awq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # GPTQModel writes ./logs unless quantwb redirects it
     spec = QuantSpec(method="awq", bits=4, group_size=128, calibration=FAST_CALIBRATION, options=(("format", "awq"),))
     variant = get_quantizer("awq").run(resolve(str(tiny_model)), spec, tmp_path)
     quant = json.loads((variant.path / "config.json").read_text())["quantization_config"]
@@ -42,6 +45,7 @@ def test_classic_awq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path) 
     kld = mean_kld_nats(tiny_model, variant.path)
     print("tiny AWQ (awq format) KLD nats:", kld)
     assert 1e-5 < kld < 0.002, kld
+    assert list(cwd.iterdir()) == []
 
 
 def test_awq_pin_memory_patch_is_scoped() -> None:

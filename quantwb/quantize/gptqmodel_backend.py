@@ -6,8 +6,10 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
@@ -27,6 +29,16 @@ def _cpu_workers() -> Iterator[None]:
     finally:
         if previous is None:
             os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def _logs_outside_cwd() -> Iterator[None]:
+    """GPTQModel writes per-run logs into ./logs of the caller's working directory; send them to a temp dir."""
+    from gptqmodel.looper import loop_processor
+
+    with tempfile.TemporaryDirectory(prefix="quantwb-gptqmodel-logs-") as tmp:
+        with mock.patch.object(loop_processor, "_PROJECT_LOG_DIR", Path(tmp)):
+            yield
 
 
 def quantize_config(spec: QuantSpec, group_size: int, damp: float = 0.01, act_order: bool = True):
@@ -57,7 +69,7 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 
 
     def save(folder: Path) -> hf_common.Quantized:
         # GPTQModel prints its progress tables to stdout; stdout is for the command's result, so send them to stderr.
-        with _cpu_workers(), hf_common.quiet_imports(), contextlib.redirect_stdout(sys.stderr):
+        with _cpu_workers(), _logs_outside_cwd(), hf_common.quiet_imports(), contextlib.redirect_stdout(sys.stderr):
             import torch
             from gptqmodel import BACKEND, GPTQModel
 
