@@ -30,7 +30,8 @@ def render_model_card(manifest: dict[str, Any]) -> str:
         "base_model": manifest["source"]["name"],
         "library_name": "transformers",
         "pipeline_tag": "text-generation",
-        "tags": ["quantwb", method, f"{manifest['bits']}-bit", manifest["checkpoint_format"], "quantized"],
+        # dict.fromkeys: ordered and without repeats (method and format are both "awq" for classic AWQ).
+        "tags": list(dict.fromkeys(["quantwb", method, f"{manifest['bits']}-bit", manifest["checkpoint_format"], "quantized"])),
         "quantization": {
             "method": method,
             "bits": manifest["bits"],
