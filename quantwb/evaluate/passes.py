@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,7 +16,7 @@ import numpy as np
 
 from quantwb.evaluate import kld
 from quantwb.evaluate.base_cache import CacheReader, CacheWriter
-from quantwb.evaluate.runners import RunnerOptions, open_runner
+from quantwb.evaluate.runners import Runner, RunnerOptions, open_runner
 from quantwb.evaluate.windows import WindowPlan, batches, window_inputs, window_targets
 from quantwb.fileio import atomic_path
 from quantwb.evaluate.memory import process_peak_rss_bytes
@@ -77,8 +78,20 @@ def _quiet_native_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _row_blocks(n_rows: int) -> list[slice]:
-    return [slice(start, min(start + MATH_ROWS, n_rows)) for start in range(0, n_rows, MATH_ROWS)]
+def _scored_blocks(runner: Runner, tokens: np.ndarray, plan: WindowPlan, batch_windows: int, label: str
+                   ) -> Iterator[tuple[int, kld.LogitParts]]:
+    """(first position index, log-softmax parts) for blocks of at most MATH_ROWS scored positions, in order,
+    with a progress bar over windows. One forward pass per batch of windows."""
+    progress, task = _progress(label, plan.n_chunks)
+    with progress:
+        for indices in batches(plan, batch_windows):
+            logits = runner.scored_logits(window_inputs(tokens, plan, indices), plan.first)
+            targets = window_targets(tokens, plan, indices).reshape(-1)
+            offset = indices.start * plan.scored_per_window
+            for start in range(0, len(targets), MATH_ROWS):
+                rows = slice(start, min(start + MATH_ROWS, len(targets)))
+                yield offset + start, kld.logit_parts(logits[rows], targets[rows])
+            progress.advance(task, len(indices))
 
 
 def run_base_pass(job: BasePassJob) -> None:
@@ -88,16 +101,9 @@ def run_base_pass(job: BasePassJob) -> None:
     plan = job.plan
     with atomic_path(job.cache_dir) as tmp:
         writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype)
-        progress, task = _progress("base pass", plan.n_chunks)
         try:
-            with progress:
-                for indices in batches(plan, job.options.batch_windows):
-                    logits = runner.scored_logits(window_inputs(job.tokens, plan, indices), plan.first)
-                    targets = window_targets(job.tokens, plan, indices).reshape(-1)
-                    for rows in _row_blocks(len(targets)):
-                        parts = kld.logit_parts(logits[rows], targets[rows])
-                        writer.append(kld.base_rows(parts, np.dtype(job.dtype).type))
-                    progress.advance(task, len(indices))
+            for _, parts in _scored_blocks(runner, job.tokens, plan, job.options.batch_windows, "base pass"):
+                writer.append(kld.base_rows(parts, np.dtype(job.dtype).type))
             writer.finish({**job.meta, "vocab": runner.vocab_size})
         finally:
             writer.close()
@@ -114,18 +120,11 @@ def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
         from quantwb.evaluate.tokens import TokenizerMismatchError
 
         raise TokenizerMismatchError(f"{job.path}: vocabulary of {runner.vocab_size} tokens, the base has {cache.vocab}")
-    plan, per_window = cache.plan, cache.plan.scored_per_window
-    parts_list = []
-    progress, task = _progress(job.label, plan.n_chunks)
-    with progress:
-        for indices in batches(plan, job.options.batch_windows):
-            logits = runner.scored_logits(window_inputs(cache.tokens, plan, indices), plan.first)
-            targets = window_targets(cache.tokens, plan, indices).reshape(-1)
-            for rows in _row_blocks(len(targets)):
-                variant = kld.logit_parts(logits[rows], targets[rows])
-                base = cache.rows(indices.start * per_window + rows.start, rows.stop - rows.start)
-                parts_list.append(kld.position_stats(base, variant))
-            progress.advance(task, len(indices))
+    plan = cache.plan
+    parts_list = [
+        kld.position_stats(cache.rows(start, len(variant.nll)), variant)
+        for start, variant in _scored_blocks(runner, cache.tokens, plan, job.options.batch_windows, job.label)
+    ]
     n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
     prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]
     gen_speed = runner.generation_tokens_per_s(prompt_ids, n_new) if n_new > 0 else None

@@ -24,7 +24,8 @@ from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokens import check_tokenizer, tokenize_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
 from quantwb.models import ModelSource, resolve
-from quantwb.records import BaselineInfo, Record, Resources, TextData, VariantInfo, environment, now_utc, read_record, record_filename, write_record
+from quantwb.records import (BaselineInfo, Record, Resources, TextData, VariantInfo, environment, now_utc, read_record,
+                             write_record)
 from quantwb.texts import Text, load_text
 from quantwb.versions import library_versions
 
