@@ -7,6 +7,7 @@ Run `python bench/llama_tools.py` to build it and print its path.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -32,6 +33,14 @@ def llama_perplexity(version: str | None = None, jobs: int | None = None) -> Pat
     if binary.is_file():
         return binary
     root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; a second caller waits and reuses it
+        if not binary.is_file():
+            _build(version, root, binary, jobs)
+    return binary
+
+
+def _build(version: str, root: Path, binary: Path, jobs: int | None) -> None:
     source = _unpacked_sdist(version, root)
     build = root / "build"
     subprocess.run(
@@ -42,10 +51,9 @@ def llama_perplexity(version: str | None = None, jobs: int | None = None) -> Pat
     subprocess.run(
         ["cmake", "--build", str(build), "--target", TARGET, "-j", str(jobs or os.cpu_count() or 2)], check=True
     )
-    built = next(build.rglob(TARGET))
+    built = build / "bin" / TARGET
     binary.parent.mkdir(exist_ok=True)
     shutil.copy2(built, binary)
-    return binary
 
 
 def _unpacked_sdist(version: str, root: Path) -> Path:
