@@ -13,6 +13,9 @@ from quantwb.models import BuiltinModel
 
 log = logging.getLogger(__name__)
 
+# Bump when _dequantize changes what it writes, so caches made by an older quantwb are rebuilt.
+MATERIALIZE_VERSION = "2"
+MATERIALIZED_STAMP = ".quantwb-materialized"
 SANITY_PROMPT = "The capital of France is"
 SANITY_EXPECTED = "Paris"
 
@@ -38,13 +41,15 @@ def gguf_path(builtin: BuiltinModel) -> Path:
 def materialize(builtin: BuiltinModel) -> Path:
     """Return the cached HF folder for `builtin`, dequantizing it once (fp32 keeps the GGUF values exact)."""
     target = models_dir() / builtin.alias
-    if (target / "config.json").is_file():
+    stamp = target / MATERIALIZED_STAMP
+    if stamp.is_file() and stamp.read_text().strip() == MATERIALIZE_VERSION:
         return target
     source = gguf_path(builtin)
     log.info("dequantizing %s into %s (once)", source.name, target)
     with atomic_path(target) as tmp:
         _dequantize(source, tmp)
         check_continuation(tmp)
+        (tmp / MATERIALIZED_STAMP).write_text(MATERIALIZE_VERSION + "\n")
     return target
 
 
