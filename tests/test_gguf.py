@@ -13,7 +13,7 @@ from quantwb.gguf_facts import read_gguf_facts
 from quantwb.models import resolve
 from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 from quantwb.quantize.gguf_convert import convert_to_gguf
-from quantwb.quantize.llama_quantize import llama_load_report
+from quantwb.quantize.llama_quantize import capture_llama_log, llama_load_report, parse_load_report
 
 LISTED_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",
                 "Q4_0", "Q4_1", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL", "IQ3_M", "IQ3_XXS", "IQ2_XS"]
@@ -44,10 +44,11 @@ def assert_every_type_loads_generates_and_matches_llama_cpp_bpw(made: dict, type
     assert sorted(made) == sorted(types)
     for name, artifact in made.items():
         facts = read_gguf_facts(artifact.path)
-        report = llama_load_report(artifact.path)
+        with capture_llama_log() as log:
+            llm = llama_cpp.Llama(str(artifact.path), n_ctx=64, n_threads=2, verbose=False)
+        report = parse_load_report(log.text)
         assert facts.file_type == name
         assert abs(facts.bits_per_weight - report.bits_per_weight) <= 0.05, (name, facts.bits_per_weight, report)
-        llm = llama_cpp.Llama(str(artifact.path), n_ctx=64, n_threads=2, verbose=False)
         text = llm("Once upon a time", max_tokens=8, temperature=0.0)["choices"][0]["text"]
         assert llm.n_tokens > 4 and text.strip(), (name, text)
         del llm
@@ -69,6 +70,7 @@ def test_sizes_strictly_ordered_and_facts_add_up(made: dict) -> None:
     assert facts.n_params == sum(t.n_params for t in facts.by_type.values()) == read_gguf_facts(made["F16"].path).n_params
     assert facts.by_type["Q4_K"].bits_per_weight == pytest.approx(144 * 8 / 256)  # gguf's block table: 144 B / 256 w
     assert read_gguf_facts(made["F32"].path).bits_per_weight == pytest.approx(32.0)
+    assert llama_load_report(made["F32"].path).bits_per_weight == pytest.approx(32.0, abs=0.005)
     assert facts.n_params == sum(t.n_elements for t in GGUFReader(made["Q4_K_M"].path).tensors)
 
 

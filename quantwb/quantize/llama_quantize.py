@@ -142,7 +142,12 @@ def llama_load_report(path: Path) -> LoadReport:
     if not model:
         raise QuantizationError(f"llama.cpp cannot load {path}: {_last_error(captured.text)}")
     llama_cpp.llama_model_free(model)
-    size, kind = _LOADER_SIZE.search(captured.text), _LOADER_TYPE.search(captured.text)
+    return parse_load_report(captured.text)
+
+
+def parse_load_report(log_text: str) -> LoadReport:
+    """The loader's "file type" and "file size = ... (X BPW)" lines from a captured llama.cpp log."""
+    size, kind = _LOADER_SIZE.search(log_text), _LOADER_TYPE.search(log_text)
     if size is None or kind is None:
-        raise QuantizationError(f"llama.cpp loaded {path} but logged no file size/type line")
-    return LoadReport(float(size.group(3)), kind.group(1).strip(), captured.text)
+        raise QuantizationError("llama.cpp logged no file size/type line while loading")
+    return LoadReport(float(size.group(3)), kind.group(1).strip(), log_text)
