@@ -78,3 +78,9 @@ def test_cli_makes_a_type_and_prints_its_facts(tiny_model: Path, tmp_path: Path)
     assert made.is_file() and "Q8_0" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [made.name, made.name + ".manifest.json", made.stem + ".Modelfile"])
+    stamp = made.stat().st_mtime_ns
+    again = run_cli(str(tiny_model), "--type", "Q8_0", "--out", str(tmp_path))
+    assert again.exit_code == 0 and made.stat().st_mtime_ns == stamp  # complete: kept, not remade
+    made.with_name(made.name + ".manifest.json").unlink()  # no manifest: not known complete, so remade
+    assert run_cli(str(tiny_model), "--type", "Q8_0", "--out", str(tmp_path)).exit_code == 0
+    assert made.stat().st_mtime_ns != stamp and made.with_name(made.name + ".manifest.json").is_file()

@@ -82,6 +82,11 @@ def quantize_gguf(
         step = Stopwatch()
         used = matrix if uses.get(gguf_type) else None
         final = out_dir / f"{safe_model_name(source)}-{gguf_type.name}{IMATRIX_SUFFIX if used else ''}.gguf"
+        previous = _complete_manifest(final, source, used)
+        if previous is not None:  # a rerun skips what is already complete
+            log.info("%s is complete (same source and imatrix); keeping it", final)
+            artifacts.append(_artifact(source, gguf_type, final, used, calibration, previous))
+            continue
         with atomic_path(final) as tmp:
             if gguf_type.made_by_converter:
                 shutil.copyfile(convert_to_gguf(source, gguf_type.name), tmp)
@@ -149,14 +154,9 @@ def _finish(
 ) -> Artifact:
     """Read the facts back from the written file, then write its manifest and Modelfile beside it."""
     facts = read_gguf_facts(final)
-    spec = QuantSpec(
-        method="gguf",
-        gguf_type=gguf_type.name,
-        calibration=calibration if used and used.data.describe else None,
-        options=(("imatrix", "none" if used is None else str(used.path)),),
-    )
     manifest = {
         "format": "gguf",
+        "name": final.stem,
         "file": final.name,
         "type": gguf_type.name,
         "llama_ftype": gguf_type.ftype,
@@ -173,11 +173,41 @@ def _finish(
         "wall_s": timings,
         "peak_rss_bytes": peak_rss_bytes(),  # this process so far, conversion and imatrix included
     }
-    write_json_atomic(final.with_name(final.name + ".manifest.json"), manifest)
     _write_modelfile(final)
+    write_json_atomic(_manifest_path(final), manifest)  # last: a manifest marks the file complete
+    return _artifact(source, gguf_type, final, used, calibration, manifest)
+
+
+def _manifest_path(final: Path) -> Path:
+    return final.with_name(final.name + ".manifest.json")
+
+
+def _complete_manifest(final: Path, source: ModelSource, used: _Imatrix | None) -> dict | None:
+    """The manifest of an earlier run that made `final` from the same source and imatrix, if intact."""
+    try:
+        manifest = json.loads(_manifest_path(final).read_text())
+        same = (manifest["source"]["sha256"] == source.sha256
+                and (manifest["imatrix"] or {}).get("sha256") == (used.sha256 if used else None)
+                and manifest["facts"]["size_bytes"] == final.stat().st_size)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return manifest if same else None
+
+
+def _artifact(
+    source: ModelSource, gguf_type: GGUFType, final: Path, used: _Imatrix | None, calibration: CalibrationSpec,
+    manifest: dict,
+) -> Artifact:
+    facts = manifest["facts"]
+    spec = QuantSpec(
+        method="gguf",
+        gguf_type=gguf_type.name,
+        calibration=calibration if used and used.data.describe else None,
+        options=(("imatrix", "none" if used is None else str(used.path)),),
+    )
     return Artifact(
-        path=final, format="gguf", name=final.stem, source=source, spec=spec, size_bytes=facts.size_bytes,
-        n_params=facts.n_params, bits_per_weight=facts.bits_per_weight, manifest=manifest,
+        path=final, format="gguf", name=final.stem, source=source, spec=spec, size_bytes=facts["size_bytes"],
+        n_params=facts["n_params"], bits_per_weight=facts["bits_per_weight"], manifest=manifest,
     )
 
 
