@@ -17,6 +17,7 @@ import numpy as np
 from lm_eval import utils as lm_utils
 from lm_eval.api.model import TemplateLM
 from lm_eval.api.registry import register_model
+from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class LlamaCppLM(TemplateLM):
         # Sorted by tokens so that requests sharing a context run back to back and reuse its KV cache.
         order = sorted(range(len(requests)), key=lambda i: requests[i][1] + requests[i][2])
         results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
-        for index in order:
+        for index in tqdm(order, desc="Running loglikelihood requests (llama.cpp)", disable=disable_tqdm):
             _, context_enc, continuation_enc = requests[index]
             results[index] = self._score(context_enc, continuation_enc)
             cache_key = requests[index][0]
@@ -120,7 +121,7 @@ class LlamaCppLM(TemplateLM):
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         """Log-likelihood of whole texts in disjoint windows of max_length tokens (lm-eval's HF scheme)."""
         totals = []
-        for (string,) in [request.args for request in requests]:
+        for (string,) in tqdm([request.args for request in requests], desc="Rolling loglikelihood (llama.cpp)", disable=disable_tqdm):
             windows = map(
                 lm_utils.make_disjoint_window,
                 lm_utils.get_rolling_token_windows(
@@ -130,7 +131,7 @@ class LlamaCppLM(TemplateLM):
                     context_len=1,
                 ),
             )
-            scored = self._loglikelihood_tokens([(None, context, continuation) for context, continuation in windows])
+            scored = self._loglikelihood_tokens([(None, context, target) for context, target in windows], disable_tqdm=True)
             total = sum(logprob for logprob, _ in scored)
             self.cache_hook.add_partial("loglikelihood_rolling", (string,), total)
             totals.append(total)

@@ -25,7 +25,8 @@ def write_task_records(
     paths = []
     for variant in variants:
         log.info("%s: lm-eval tasks %s", variant.name, ", ".join(config.tasks))
-        result = run_tasks(Path(variant.path), config, variant_sha256=variant.sha256)
+        with _spinner(f"{variant.name}: lm-eval {', '.join(config.tasks)}"):
+            result = run_tasks(Path(variant.path), config, variant_sha256=variant.sha256)
         record = Record(
             evaluation="tasks",
             created_at=now_utc(),
@@ -38,3 +39,14 @@ def write_task_records(
         )
         paths.append(write_record(record, Path(out_dir)))
     return paths
+
+
+def _spinner(description: str):
+    """lm-eval's own bars are off outside --verbose: show that work goes on, and for how long."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True)
+    progress.add_task(description, total=None)
+    return progress
