@@ -12,6 +12,7 @@ and a CI matrix runs one per job (`plan_matrix`), merging the records afterwards
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from typing import Literal
 
 from quantwb.errors import InputError, QuantwbError
 from quantwb.plan import Plan, VariantPlan, model_slug
-from quantwb.sweep_steps import Step, StepKind, completed_outputs, forget, mark_done, results_lock, step_key
+from quantwb.sweep_steps import Step, StepKind, code_version, completed_outputs, forget, mark_done, results_lock
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Chain:
     variant: VariantPlan
     results_dir: Path
     threads: int | None
+    code_version: str  # taken once by the parent, so every worker keys steps alike
 
 
 EventSink = Callable[[StepEvent], None]
@@ -94,7 +96,8 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
         else:
             # The first chain alone computes the shared base pass; the rest then fan out over the workers.
             run_chain(chains[0], emit)
-            with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+            # spawn, not fork: forking a process that already runs torch's thread pools can deadlock the child.
+            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
                 for future in as_completed(futures):
                     for event in future.result():
@@ -121,8 +124,9 @@ def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]
     if missing:
         raise InputError(f"model {missing[0]!r} is not in plan {plan.name} (models: {', '.join(plan.models)})")
     threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None
+    code = code_version()
     return [
-        Chain(plan, model, variant, results_dir, threads)
+        Chain(plan, model, variant, results_dir, threads, code)
         for model in plan.models if not options.models or model in options.models
         for variant in plan.variants if not options.variants or variant.id in options.variants
     ]
@@ -208,4 +212,4 @@ def step_kinds(variant: VariantPlan, plan: Plan) -> list[StepKind]:
     return kinds
 
 
-__all__ = ["SweepOptions", "SweepResult", "StepEvent", "run_sweep", "plan_matrix", "step_key", "step_kinds"]
+__all__ = ["SweepOptions", "SweepResult", "StepEvent", "run_sweep", "plan_matrix", "step_kinds"]

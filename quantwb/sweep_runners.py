@@ -58,7 +58,7 @@ class ChainRunner:
 
             text = evaluations.text
             assert text is not None  # step_kinds lists "text" only when the plan has it
-            return step_key("text", variant=self._variant_identity, base=self.source.sha256,
+            return step_key("text", self.chain.code_version, variant=self._variant_identity, base=self.source.sha256,
                             text=load_text(text.name).sha256, ctx=text.ctx, chunks=text.chunks)
         from quantwb.evaluate import task_packs
 
@@ -66,7 +66,7 @@ class ChainRunner:
         assert tasks is not None
         text_name = evaluations.text.name if evaluations.text else "wiki"
         resolved = task_packs.resolve_tasks(tasks.names, self._tasks_dir, text_name)
-        return step_key("tasks", variant=self._variant_identity, base=self.source.sha256,
+        return step_key("tasks", self.chain.code_version, variant=self._variant_identity, base=self.source.sha256,
                         tasks=[(t.name, t.data_sha256, t.config_sha256) for t in resolved],
                         limit=tasks.limit, fewshot=tasks.fewshot)
 
@@ -77,7 +77,7 @@ class ChainRunner:
         spec = self.spec
         assert spec is not None
         calibration = load_text(spec.calibration.text).sha256 if spec.calibration else None
-        return step_key("quantize", model=self.source.sha256, spec=spec.to_dict(), calibration_text=calibration)
+        return step_key("quantize", self.chain.code_version, model=self.source.sha256, spec=spec.to_dict(), calibration_text=calibration)
 
     @property
     def _variant_identity(self) -> str:

@@ -56,9 +56,9 @@ def code_version() -> str:
     return f"{quantwb.__version__}+{code[:16]}|" + json.dumps(library_versions(), sort_keys=True)
 
 
-def step_key(kind: StepKind, **parts: Any) -> str:
-    """sha256 of the step kind, its inputs (JSON-serializable) and the code version."""
-    payload = {"kind": kind, "code": code_version(), **parts}
+def step_key(kind: StepKind, code: str, **parts: Any) -> str:
+    """sha256 of the step kind, the code version (`code_version()`, taken once per sweep) and the inputs."""
+    payload = {"kind": kind, "code": code, **parts}
     return sha256_text(json.dumps(payload, sort_keys=True, default=str))
 
 

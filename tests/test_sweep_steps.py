@@ -55,11 +55,12 @@ def test_forget_removes_stale_records_only(tmp_path: Path) -> None:
 
 
 def test_keys_change_with_every_input() -> None:
-    base = step_key("quantize", model="a", spec={"bits": 4})
-    assert base == step_key("quantize", model="a", spec={"bits": 4})
-    assert base != step_key("quantize", model="b", spec={"bits": 4})
-    assert base != step_key("quantize", model="a", spec={"bits": 3})
-    assert base != step_key("text", model="a", spec={"bits": 4})
+    base = step_key("quantize", "v1", model="a", spec={"bits": 4})
+    assert base == step_key("quantize", "v1", model="a", spec={"bits": 4})
+    assert base != step_key("quantize", "v1", model="b", spec={"bits": 4})
+    assert base != step_key("quantize", "v1", model="a", spec={"bits": 3})
+    assert base != step_key("text", "v1", model="a", spec={"bits": 4})
+    assert base != step_key("quantize", "v2", model="a", spec={"bits": 4})  # quantwb's measuring code changed
 
 
 def test_one_sweep_per_results_folder(tmp_path: Path) -> None:
