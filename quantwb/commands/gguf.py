@@ -20,9 +20,10 @@ from rich.table import Table
               help="Text the imatrix is computed on: a built-in excerpt (wiki, c4) or a text file.")
 @click.option("--samples", default=32, show_default=True, help="Calibration windows for the imatrix.")
 @click.option("--seq-len", default=512, show_default=True, help="Tokens per calibration window.")
+@click.option("--seed", default=0, show_default=True, help="Seed that picks the calibration windows.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder for the .gguf files, manifests and Modelfiles.")
-def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int,
+def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int, seed: int,
          out_dir: Path) -> None:
     """Convert MODEL to GGUF once (llama.cpp's converter) and quantize it to each --type (llama.cpp)."""
     from quantwb.calibration import CalibrationSpec
@@ -30,7 +31,7 @@ def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, sam
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 
     choice = ImatrixChoice.parse(imatrix)
-    spec = CalibrationSpec(text=calibration, samples=samples, seq_len=seq_len)
+    spec = CalibrationSpec(text=calibration, samples=samples, seq_len=seq_len, seed=seed)
     artifacts = quantize_gguf(resolve(model), list(types), out_dir, choice, spec)
     table = Table(title=f"quantwb gguf {model}")
     for column in ("file", "type", "MiB", "params", "bpw", "imatrix"):
