@@ -49,6 +49,7 @@ def test_gptq_w4_loads_generates_and_beats_rtn(smollm2, out_dir: Path, kld_rtn: 
     assert weights["weights"]["group_size"] == 64
     assert generates(gptq.path)
     kld_gptq = mean_kld_nats(smollm2.path, gptq.path, KLD_TOKENS)
+    print(f"smollm2 w4g64 mean KLD nats: gptq {kld_gptq:.5f}, rtn {kld_rtn:.5f}")
     assert 1e-4 < kld_gptq < 0.3, kld_gptq
     assert kld_gptq < kld_rtn, (kld_gptq, kld_rtn)
 
@@ -58,4 +59,5 @@ def test_awq_w4_loads_generates_and_stays_close(smollm2, out_dir: Path, kld_rtn:
     awq = get_quantizer("awq").run(smollm2, spec, out_dir)
     assert generates(awq.path)
     kld_awq = mean_kld_nats(smollm2.path, awq.path, KLD_TOKENS)
+    print(f"smollm2 w4g64 mean KLD nats: awq {kld_awq:.5f}, rtn {kld_rtn:.5f}")
     assert 1e-4 < kld_awq < 0.3, kld_awq
