@@ -55,13 +55,15 @@ tokenizer.save_pretrained(out)
 
 def run_child(argv: list[str]) -> tuple[float, int]:
     """(wall seconds, peak RSS bytes) of one child process; raises if it fails."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = child.stderr.read().decode() if child.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"child failed: {' '.join(argv[:4])}...\n{stderr[-2000:]}")
+    # stderr to a file, not a pipe: progress bars overflow a pipe nobody reads until the child exits (deadlock).
+    with tempfile.TemporaryFile() as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.seek(0)
+            raise SystemExit(f"child failed: {' '.join(argv[:4])}...\n{log.read().decode(errors='replace')[-2000:]}")
     return seconds, usage.ru_maxrss * 1024  # Linux: KiB
 
 
