@@ -21,8 +21,10 @@ SIZE_ORDER = ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]
 SMALL_CALIBRATION = CalibrationSpec(text="wiki", samples=4, seq_len=128)
 
 
-def tensor_bytes(path: Path, prefix: str = "blk.") -> dict[str, bytes]:
-    return {t.name: np.asarray(t.data).tobytes() for t in GGUFReader(path).tensors if t.name.startswith(prefix)}
+def tensor_bytes(path: Path, prefix: str = "blk.") -> dict[str, tuple[str, bytes]]:
+    """Block tensors by name: (ggml type, raw bytes)."""
+    return {t.name: (t.tensor_type.name, np.asarray(t.data).tobytes())
+            for t in GGUFReader(path).tensors if t.name.startswith(prefix)}
 
 
 @pytest.fixture(scope="module")
@@ -87,14 +89,15 @@ def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict) 
 
 
 def assert_imatrix_changes_values(plain: dict, weighted: list) -> None:
-    """Same tensor types and sizes as the plain files, but most block tensors hold other values."""
+    """Most block tensors that keep their ggml type hold other values. (llama.cpp may also pick other types
+    with an imatrix, e.g. IQ4_XS keeps early ffn_down in IQ4_XS instead of Q5_K, so sizes can differ.)"""
     for artifact in weighted:
         before = tensor_bytes(plain[artifact.spec.gguf_type].path)
         after = tensor_bytes(artifact.path)
         assert before.keys() == after.keys()
-        changed = [name for name in before if before[name] != after[name]]
-        assert len(changed) >= len(before) // 2, (artifact.spec.gguf_type, changed)
-        assert artifact.size_bytes == plain[artifact.spec.gguf_type].size_bytes
+        same_type = [name for name in before if before[name][0] == after[name][0]]
+        changed = [name for name in same_type if before[name][1] != after[name][1]]
+        assert len(same_type) >= len(before) // 2 and len(changed) >= len(same_type) // 2, (artifact.spec.gguf_type, changed)
 
 
 def test_imatrix_changes_iq4_xs_and_q4_k_m(source, made: dict, tmp_path: Path) -> None:
