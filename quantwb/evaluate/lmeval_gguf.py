@@ -99,14 +99,14 @@ class LlamaCppLM(TemplateLM):
         window = (context_enc + continuation_enc)[-(self.max_length + 1) :]
         inputs = window[:-1]
         n_cont = len(continuation_enc)
-        logits = self._logits(inputs)[len(inputs) - n_cont :]
+        logits = self._logits(inputs, first=len(inputs) - n_cont)
         log_probs = logits - _logsumexp(logits)
         picked = log_probs[np.arange(n_cont), continuation_enc]
         greedy = bool(np.all(np.argmax(logits, axis=-1) == np.asarray(continuation_enc)))
         return float(np.sum(picked, dtype=np.float64)), greedy
 
-    def _logits(self, tokens: list[int]) -> np.ndarray:
-        """Logits (float64, one row per input position) of `tokens`, reusing the cached common prefix."""
+    def _logits(self, tokens: list[int], first: int) -> np.ndarray:
+        """Logits (float64) of the positions first.. of `tokens`, reusing the KV cache of the common prefix."""
         llm = self.llm
         cached = llm.input_ids[: llm.n_tokens].tolist()
         keep = 0
@@ -116,7 +116,7 @@ class LlamaCppLM(TemplateLM):
             keep += 1
         llm.n_tokens = keep
         llm.eval(tokens[keep:])
-        return llm.scores[: len(tokens)].astype(np.float64)
+        return llm.scores[first : len(tokens)].astype(np.float64)
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         """Log-likelihood of whole texts in disjoint windows of max_length tokens (lm-eval's HF scheme)."""
