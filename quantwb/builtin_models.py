@@ -10,11 +10,12 @@ from quantwb.errors import ModelNotFoundError, QuantwbError
 from quantwb.fileio import atomic_path
 from quantwb.home import models_dir
 from quantwb.models import BuiltinModel
+from quantwb.tokenizer_repair import repair_tokenizer_file
 
 log = logging.getLogger(__name__)
 
 # Bump when _dequantize changes what it writes, so caches made by an older quantwb are rebuilt.
-MATERIALIZE_VERSION = "2"
+MATERIALIZE_VERSION = "3"
 MATERIALIZED_STAMP = ".quantwb-materialized"
 SANITY_PROMPT = "The capital of France is"
 SANITY_EXPECTED = "Paris"
@@ -71,6 +72,7 @@ def _dequantize(source: Path, out_dir: Path) -> None:
     fresh.generation_config = loaded.generation_config
     fresh.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    repair_tokenizer_file(out_dir)
 
 
 def check_continuation(path: Path, prompt: str = SANITY_PROMPT, expected: str = SANITY_EXPECTED) -> str:

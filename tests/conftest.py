@@ -11,7 +11,7 @@ import pytest
 
 from tests.tiny_model import SHARED_DATA, build_tiny_model
 
-TINY_MODEL_VERSION = "v1"  # bump when build_tiny_model changes, so the cached copy is rebuilt
+TINY_MODEL_VERSION = "v2"  # bump when build_tiny_model changes, so the cached copy is rebuilt
 
 
 @pytest.fixture(autouse=True)

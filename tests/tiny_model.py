@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from quantwb.tokenizer_repair import repair_tokenizer_file
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FALLBACK_TEXT = (
     "Once upon a time there was a little girl named Lily. She liked to play in the park with her dog. "
@@ -60,6 +62,7 @@ def build_tiny_model(out_dir: Path) -> Path:
     model.eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    repair_tokenizer_file(out_dir)
     return out_dir
 
 

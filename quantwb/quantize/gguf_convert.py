@@ -16,6 +16,7 @@ from quantwb.errors import QuantizationError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file
 from quantwb.home import quantwb_home
 from quantwb.models import ModelSource
+from quantwb.tokenizer_repair import repair_byte_level_bpe
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,7 @@ def _converter_input(model_dir: Path, stack: ExitStack) -> Path:
     """
     fixed: dict[str, dict] = {}
     tokenizer = _read_json(model_dir / "tokenizer.json")
-    bpe = tokenizer.get("model") or {}
-    if bpe.get("type") == "BPE" and bpe.get("byte_fallback") and (tokenizer.get("pre_tokenizer") or {}).get("type") == "ByteLevel":
-        bpe["byte_fallback"] = False
-        tokenizer["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    if repair_byte_level_bpe(tokenizer):
         fixed["tokenizer.json"] = tokenizer
     config = _read_json(model_dir / "config.json")
     if (config.get("quantization_config") or {}).get("quant_method") == "gguf":
