@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from quantwb.errors import EvaluationError
 from quantwb.plan import model_slug
-from quantwb.sweep_steps import StepKind, step_key
+from quantwb.sweep_steps import StepKind, remove_stale_partials, step_key
 
 if TYPE_CHECKING:
     from quantwb.models import ModelSource
@@ -116,6 +116,7 @@ class ChainRunner:
         spec = self.spec
         assert spec is not None
         out_dir = self.folder("artifacts") / self.chain.variant.id  # one folder per variant: ids are unique, slugs may not be
+        remove_stale_partials(out_dir)  # a run killed mid-write (SIGKILL, power loss) cannot clean up after itself
         artifact = get_quantizer(spec.method).run(self.source, spec, out_dir)
         self.artifact_path = Path(artifact.path)
         return self.artifact_path

@@ -143,3 +143,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Delete temporary outputs (`.NAME.partial-PID`) that a killed run left in `folder`; we hold the results lock."""
+    import shutil
+
+    stale = sorted(folder.glob(".*.partial-*")) if folder.is_dir() else []
+    for path in stale:
+        log.info("removing %s, left by an interrupted run", path)
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return stale

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import InputError
-from quantwb.sweep_steps import Step, completed_outputs, forget, mark_done, marker_path, results_lock, step_key
+from quantwb.sweep_steps import Step, completed_outputs, forget, mark_done, marker_path, remove_stale_partials, results_lock, step_key
 
 
 def _step(key: str = "k1") -> Step:
@@ -72,3 +72,11 @@ def test_one_sweep_per_results_folder(tmp_path: Path) -> None:
     with results_lock(tmp_path):
         assert (tmp_path / ".sweep.lock").read_text() == str(os.getpid())
     assert not (tmp_path / ".sweep.lock").exists()
+
+
+def test_stale_partials_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    (tmp_path / ".m-gptq-w4g64.partial-12345").mkdir()
+    (tmp_path / ".m-Q4_K_M.gguf.partial-999").write_text("half")
+    (tmp_path / "m-Q8_0.gguf").write_text("complete")
+    assert len(remove_stale_partials(tmp_path)) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["m-Q8_0.gguf"]
