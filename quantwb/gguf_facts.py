@@ -6,7 +6,12 @@ so metadata (tokenizer, chat template) does not count; `file_bits_per_weight` co
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -103,9 +108,11 @@ def _read_header(path: Path) -> _Header:
     lib = _ggml_base()
     if not path.is_file():
         raise InputError(f"{path}: no such GGUF file")
-    ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
+    with _stderr_captured() as captured:
+        ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
     if not ctx:
-        raise InputError(f"{path}: not a readable GGUF file (llama.cpp's GGUF reader rejected it)")
+        detail = f": {captured[-1].split(': ', 1)[-1]}" if captured else ""
+        raise InputError(f"{path}: not a readable GGUF file (llama.cpp's GGUF reader rejected it{detail})")
     try:
         tensors = [(lib.gguf_get_tensor_type(ctx, i), lib.gguf_get_tensor_size(ctx, i))
                    for i in range(lib.gguf_get_n_tensors(ctx))]
@@ -118,6 +125,25 @@ def _read_header(path: Path) -> _Header:
     finally:
         lib.gguf_free(ctx)
     return _Header(tensors, file_type, architecture)
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """Route file descriptor 2 into a temporary file and yield the list its lines land in afterwards:
+    ggml's reader writes its complaints straight to stderr (not through llama_log_set), and a user must
+    see one line from quantwb, not ggml's trace."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    lines: list[str] = []
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink if line.strip())
 
 
 _GGUF_UINT32, _GGUF_STRING = 4, 8  # enum gguf_type in ggml's gguf.h
