@@ -7,7 +7,7 @@ import pytest
 from quantwb import models
 from quantwb.builtin_models import check_continuation
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
 
 def test_smollm2_materializes_and_knows_paris() -> None:
