@@ -20,7 +20,7 @@ from tests.test_gguf import (
     assert_sizes_strictly_ordered,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
 CALIBRATION = CalibrationSpec(text="wiki", samples=8, seq_len=256)
 
 
