@@ -17,3 +17,12 @@ def models_dir() -> Path:
     path = quantwb_home() / "models"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+_TRUTHY = ("1", "true", "yes", "on")  # huggingface_hub's own reading of its boolean variables
+
+
+def hub_offline(datasets: bool = False) -> bool:
+    """True when HF_HUB_OFFLINE (and, for dataset loads, HF_DATASETS_OFFLINE) says not to use the hub."""
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE") if datasets else ("HF_HUB_OFFLINE",)
+    return any(os.environ.get(name, "").strip().lower() in _TRUTHY for name in names)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from quantwb.errors import ModelNotFoundError, NotACausalLMError, OfflineError
 from quantwb.fileio import sha256_tree
-from quantwb.home import models_dir
+from quantwb.home import hub_offline, models_dir
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +127,7 @@ def _download(hub_id: str) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    offline = hub_offline()
     try:
         return Path(snapshot_download(hub_id, local_files_only=offline))
     except RepositoryNotFoundError as err:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from quantwb.errors import DataError, OfflineError
 from quantwb.fileio import sha256_text
+from quantwb.home import hub_offline
 
 # Shipped excerpts (see quantwb/data/text/SOURCES.md): they make the product work offline.
 PACKAGED_TEXTS = {"wiki": "wiki.txt", "c4": "c4.txt"}
@@ -74,7 +74,7 @@ def _checked(text: Text) -> Text:
 
 def _load_hub(name: str) -> Text:
     path, config, split, field = HUB_TEXTS[name]
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false") or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+    if hub_offline(datasets=True):
         raise OfflineError(f"{name}: the Hugging Face hub is offline here; pass a text file or a packaged name (wiki, c4)")
     try:
         import datasets

@@ -18,13 +18,12 @@ from typing import Any
 
 from quantwb.errors import DataError, InputError, OfflineError
 from quantwb.fileio import atomic_path, sha256_file, sha256_text
-from quantwb.home import quantwb_home
+from quantwb.home import hub_offline, quantwb_home
 
 log = logging.getLogger(__name__)
 
 TASKS_DIR_ENV = "QUANTWB_TASKS_DIR"
 TEXT_TASK = "text_ppl"  # lm-eval's wikitext perplexity, on the text given with --text
-_OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _DOC_BLOCK = re.compile(r"<doc\b[^>]*>(.*?)</doc>", re.DOTALL)
 
 
@@ -134,7 +133,7 @@ def _lm_eval_task(name: str, pack: set[str]) -> ResolvedTask:
         raise InputError(
             f"unknown task {name!r}: not in quantwb's offline pack ({', '.join(sorted(pack))}) nor in lm-eval's tasks"
         )
-    if any(os.environ.get(var, "").lower() in ("1", "true", "yes", "on") for var in _OFFLINE_ENV):
+    if hub_offline(datasets=True):
         raise OfflineError(
             f"task {name!r} is not in quantwb's offline pack and lm-eval would download its data, but the hub "
             f"is offline; offline tasks: {', '.join(sorted(pack))}"
