@@ -42,6 +42,23 @@ def test_tokenizer_mismatch(tiny_model: Path, other_tokenizer_model: Path, tmp_p
     _assert_refused(_eval(out, str(other_tokenizer_model), "--base", str(tiny_model)), out, "tokenizer disagrees with the base")
 
 
+def test_vocabulary_difference_outside_the_checked_opening(tiny_model: Path, tmp_path: Path) -> None:
+    """Two rare tokens swap ids: the text's opening still encodes alike, but every id past the swap means another
+    token, so the variant must be refused for its vocabulary."""
+    import json
+
+    folder = tmp_path / "swapped-vocab"
+    shutil.copytree(tiny_model, folder)
+    tokenizer_json = json.loads((folder / "tokenizer.json").read_text())
+    vocab = tokenizer_json["model"]["vocab"]
+    rare = sorted(vocab, key=vocab.get)[-2:]  # the two last-merged BPE tokens: absent from the text's opening
+    vocab[rare[0]], vocab[rare[1]] = vocab[rare[1]], vocab[rare[0]]
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer_json))
+    out = tmp_path / "out"
+    first_changed = min(vocab[rare[0]], vocab[rare[1]])
+    _assert_refused(_eval(out, str(folder), "--base", str(tiny_model)), out, f"token id {first_changed} is ")
+
+
 def test_text_too_short(tiny_model: Path, tmp_path: Path) -> None:
     text = tmp_path / "short.txt"
     text.write_text("Only a few words here.")

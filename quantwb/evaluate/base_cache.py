@@ -51,6 +51,10 @@ def is_complete(path: Path) -> bool:
     return (path / "meta.json").is_file()
 
 
+def read_meta(path: Path) -> dict:
+    return json.loads((path / "meta.json").read_text())
+
+
 class CacheWriter:
     """Appends base rows window by window into a temporary folder (renamed into place by the caller)."""
 
@@ -84,7 +88,7 @@ class CacheReader:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.meta = json.loads((folder / "meta.json").read_text())
+        self.meta = read_meta(folder)
         self.plan = WindowPlan(ctx=self.meta["ctx"], n_chunks=self.meta["n_chunks"], bos_id=self.meta["bos_id"])
         self.tokens = np.load(folder / "tokens.npy")
         with np.load(folder / "rows.npz") as rows:

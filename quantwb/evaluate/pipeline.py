@@ -94,13 +94,20 @@ def _task_records(facts: list[ArtifactFacts], base: ModelSource, config: EvalCon
 
 def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     text = load_text(config.text)
-    tokens = tokenize_base(base.path, text.text)
-    plan = plan_windows(len(tokens.ids), config.ctx, config.chunks, tokens.bos_id)
+    key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
+    cached = base_cache.is_complete(base_cache.cache_dir(key))
+    tokens = tokenize_base(base.path, text.text, whole_text=not cached)  # a complete cache holds the ids
+    if cached:
+        meta = base_cache.read_meta(base_cache.cache_dir(key))
+        n_tokens = int(meta["n_text_tokens"])
+        plan = WindowPlan(ctx=meta["ctx"], n_chunks=meta["n_chunks"], bos_id=meta["bos_id"])
+    else:
+        n_tokens = len(tokens.ids)
+        plan = plan_windows(n_tokens, config.ctx, config.chunks, tokens.bos_id)
     for fact in facts:
         check_tokenizer(fact.format, fact.path, tokens)
-    key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
-    setup = TextSetup(base, base_n_params, text, len(tokens.ids), plan, base_cache.cache_dir(key))
-    if not base_cache.is_complete(setup.cache_dir):
+    setup = TextSetup(base, base_n_params, text, n_tokens, plan, base_cache.cache_dir(key))
+    if not cached:
         vocab = _vocab_size(base.path)
         size = base_cache.cache_size_bytes(plan, vocab, config.cache_dtype)
         if size > config.max_cache_bytes:

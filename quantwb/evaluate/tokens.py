@@ -1,4 +1,10 @@
-"""Tokenize once with the base's tokenizer; a variant whose own tokenizer disagrees is an error."""
+"""Tokenize once with the base's tokenizer; a variant whose own tokenizer disagrees is an error.
+
+Both runners are fed the base's ids, so what must agree is the id -> token-string table (checked in full)
+and, as a guard against different normalisation, the encoding of the text's opening. A whole-text
+comparison would be wrong: llama.cpp's and HF's pre-tokenizers split some rare spans differently (SmolLM2:
+"\n\n" before a digit) while the vocabularies are identical.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ class BaseTokens:
     bos_id: int | None
     sample: str
     sample_ids: tuple[int, ...]
+    vocab: tuple[str, ...]  # token string of every id, added tokens included
 
 
 def hf_tokenizer(path: Path):
@@ -51,33 +58,56 @@ def _adds_bos(tokenizer) -> int | None:
     return bos if bos is not None and probe and probe[0] == bos else None
 
 
-def tokenize_base(base_path: Path, text: str) -> BaseTokens:
-    """Token ids of `text` as the base tokenizes it (with its BOS, like llama.cpp's common_tokenize)."""
+def tokenize_base(base_path: Path, text: str, whole_text: bool = True) -> BaseTokens:
+    """Token ids of `text` as the base tokenizes it (with its BOS, like llama.cpp's common_tokenize).
+    `whole_text=False` skips the full encoding (ids left empty) when a base cache already holds the ids."""
     tokenizer = hf_tokenizer(base_path)
-    ids = np.asarray(_encode(tokenizer, text), dtype=np.int32)
+    ids = np.asarray(_encode(tokenizer, text) if whole_text else [], dtype=np.int32)
     sample = text[:SAMPLE_CHARS]
-    return BaseTokens(ids=ids, bos_id=_adds_bos(tokenizer), sample=sample, sample_ids=tuple(_encode(tokenizer, sample)))
+    return BaseTokens(ids=ids, bos_id=_adds_bos(tokenizer), sample=sample, sample_ids=tuple(_encode(tokenizer, sample)),
+                      vocab=_hf_vocab(tokenizer))
 
 
-def variant_sample_ids(fmt: Literal["hf", "gguf"], path: Path, sample: str) -> tuple[int, ...]:
-    """How the variant's own tokenizer encodes `sample` (special tokens as its model adds them)."""
+def _hf_vocab(tokenizer) -> tuple[str, ...]:
+    return tuple(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
+
+
+def variant_tokenizer_view(fmt: Literal["hf", "gguf"], path: Path, sample: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """How the variant's own tokenizer encodes `sample` (special tokens as its model adds them), and its vocabulary."""
     if fmt == "hf":
-        return tuple(_encode(hf_tokenizer(path), sample))
+        tokenizer = hf_tokenizer(path)
+        return tuple(_encode(tokenizer, sample)), _hf_vocab(tokenizer)
     import llama_cpp
 
     from quantwb.evaluate.gguf_runner import load_llama
 
     vocab_only = load_llama(path, vocab_only=True)
     try:
-        add_bos = llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(vocab_only.model))
-        return tuple(vocab_only.tokenize(sample.encode("utf-8"), add_bos=add_bos, special=False))
+        vocab = llama_cpp.llama_model_get_vocab(vocab_only.model)
+        add_bos = llama_cpp.llama_vocab_get_add_bos(vocab)
+        ids = tuple(vocab_only.tokenize(sample.encode("utf-8"), add_bos=add_bos, special=False))
+        texts = tuple(llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace")
+                      for i in range(llama_cpp.llama_vocab_n_tokens(vocab)))
+        return ids, texts
     finally:
         vocab_only.close()
 
 
+def _vocab_difference(theirs: tuple[str, ...], base: tuple[str, ...]) -> str | None:
+    if len(theirs) != len(base):
+        return f"{len(theirs)} tokens in its vocabulary, the base has {len(base)}"
+    at = next((i for i, (a, b) in enumerate(zip(theirs, base)) if a != b), None)
+    return None if at is None else f"token id {at} is {theirs[at]!r}, the base's is {base[at]!r}"
+
+
 def check_tokenizer(fmt: Literal["hf", "gguf"], path: Path, base: BaseTokens) -> None:
-    """Raise TokenizerMismatchError (one line, first differing position) unless the ids agree."""
-    theirs = variant_sample_ids(fmt, path, base.sample)
+    """Raise TokenizerMismatchError (one line) unless vocabularies and the opening's ids agree."""
+    theirs, vocab = variant_tokenizer_view(fmt, path, base.sample)
+    difference = _vocab_difference(vocab, base.vocab)
+    if difference:
+        raise TokenizerMismatchError(
+            f"{path}: its tokenizer disagrees with the base's ({difference}); evaluate it against the model it was made from"
+        )
     if theirs == base.sample_ids:
         return
     at = next((i for i, (a, b) in enumerate(zip(theirs, base.sample_ids)) if a != b), min(len(theirs), len(base.sample_ids)))
