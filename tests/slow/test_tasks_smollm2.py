@@ -8,7 +8,7 @@ import pytest
 
 from quantwb.evaluate.tasks import TaskConfig, run_tasks
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
 LIMIT = 200
 # The packaged data (all 570 ARC-Easy questions, 300 HellaSwag rows): what a fresh install runs.
