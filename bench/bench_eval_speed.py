@@ -1,10 +1,10 @@
 """Speed of quantwb's PPL+KLD pass against llama.cpp's `llama-perplexity` (same GGUF) and against lm-eval's
 `loglikelihood_rolling` perplexity (same HF model), on the same text, context and threads, in one run.
 
-Every time is end to end (process start, model load, scoring) and every rate is scored-text tokens
+Every time is a fresh process end to end (start, imports, model load, scoring) and every rate is text tokens
 (chunks × ctx) per second. Targets: quantwb ≥ 0.9× llama-perplexity, ≥ 3× lm-eval.
 
-    python bench/bench_eval_speed.py [--model smollm2-135m] [--type Q4_K_M] [--ctx 512] [--chunks 8] [--threads 2]
+    python bench/bench_eval_speed.py [--model smollm2-135m] [--type Q4_K_M] [--ctx 512] [--chunks 32] [--threads 2]
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from bench.llama_tools import llama_perplexity  # noqa: E402
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants  # noqa: E402
@@ -30,21 +31,33 @@ def timed(function) -> float:
     return time.perf_counter() - started
 
 
-def lm_eval_rolling_seconds(model_dir: Path, text: str, threads: int, max_length: int | None) -> float:
-    """Load the model in lm-eval's HF backend and score `text` with loglikelihood_rolling (seconds)."""
-    import torch
-    from lm_eval.api.instance import Instance
-    from lm_eval.models.huggingface import HFLM
+# lm-eval's HF backend scoring one text with loglikelihood_rolling, in a fresh interpreter like every other side.
+LM_EVAL_ROLLING = r"""
+import sys, torch
+from pathlib import Path
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+model_dir, text_file, threads, max_length = sys.argv[1:5]
+torch.set_num_threads(int(threads))
+extra = {"max_length": int(max_length)} if int(max_length) else {}
+lm = HFLM(pretrained=model_dir, device="cpu", batch_size=1, dtype="float32", **extra)
+text = Path(text_file).read_text()
+lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)], disable_tqdm=True)
+"""
 
-    torch.set_num_threads(threads)
 
-    def run() -> None:
-        extra = {"max_length": max_length} if max_length else {}
-        lm = HFLM(pretrained=str(model_dir), device="cpu", batch_size=1, dtype="float32", **extra)
-        lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={}, arguments=(text,), idx=0)],
-                                 disable_tqdm=True)
+def lm_eval_rolling_seconds(model_dir: Path, text_file: Path, threads: int, max_length: int | None) -> float:
+    """Seconds for a fresh process to load the model in lm-eval's HF backend and score the text."""
+    argv = [sys.executable, "-c", LM_EVAL_ROLLING, str(model_dir), str(text_file), str(threads), str(max_length or 0)]
+    return timed(lambda: subprocess.run(argv, check=True, capture_output=True, cwd=REPO))
 
-    return timed(run)
+
+def quantwb_eval_seconds(variant: Path, config: EvalConfig) -> float:
+    """Seconds for a fresh `quantwb eval` process (what a user runs), the base cache already present."""
+    argv = [sys.executable, "-m", "quantwb.cli", "eval", str(variant), "--base", config.base, "--text", config.text,
+            "--ctx", str(config.ctx), "--chunks", str(config.chunks), "--threads", str(config.threads),
+            "--gen-tokens", "0", "--force", "--out", str(config.out_dir)]
+    return timed(lambda: subprocess.run(argv, check=True, capture_output=True, cwd=REPO))
 
 
 def main() -> None:
@@ -53,7 +66,7 @@ def main() -> None:
     parser.add_argument("--type", default="Q4_K_M", help="GGUF type of the variant timed against llama-perplexity")
     parser.add_argument("--text", default="wiki")
     parser.add_argument("--ctx", type=int, default=512)
-    parser.add_argument("--chunks", type=int, default=8)
+    parser.add_argument("--chunks", type=int, default=32)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
@@ -79,7 +92,7 @@ def main() -> None:
                     "--kl-divergence-base", str(base_logits)], check=True, capture_output=True)
     llama_s = timed(lambda: subprocess.run([str(binary), "-m", str(variant.path), *common, "--kl-divergence-base",
                                             str(base_logits), "--kl-divergence"], check=True, capture_output=True))
-    ours_gguf_s = timed(lambda: evaluate_variants([variant.path], config))
+    ours_gguf_s = quantwb_eval_seconds(variant.path, config)
 
     # lm-eval on the same HF model and the same tokens (decoded back to text)
     from transformers import AutoTokenizer
@@ -88,8 +101,9 @@ def main() -> None:
 
     key = CacheKey(source.sha256, load_text(args.text).sha256, args.ctx, args.chunks, config.cache_dtype)
     tokens = CacheReader(cache_dir(key)).tokens
-    scored_text = AutoTokenizer.from_pretrained(source.path).decode(tokens.tolist())
-    ours_hf_s = timed(lambda: evaluate_variants([source.path], config))
+    scored_text = work / "scored.txt"
+    scored_text.write_text(AutoTokenizer.from_pretrained(source.path).decode(tokens.tolist()))
+    ours_hf_s = quantwb_eval_seconds(source.path, config)
     lm_eval_s = lm_eval_rolling_seconds(source.path, scored_text, args.threads, None)
     lm_eval_ctx_s = lm_eval_rolling_seconds(source.path, scored_text, args.threads, args.ctx)
 

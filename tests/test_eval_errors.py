@@ -43,8 +43,8 @@ def test_tokenizer_mismatch(tiny_model: Path, other_tokenizer_model: Path, tmp_p
 
 
 def test_vocabulary_difference_outside_the_checked_opening(tiny_model: Path, tmp_path: Path) -> None:
-    """Two rare tokens swap ids: the text's opening still encodes alike, but every id past the swap means another
-    token, so the variant must be refused for its vocabulary."""
+    """Two rare tokens swap ids: the text's opening still encodes alike, but those ids mean other tokens, so the
+    variant must be refused for its vocabulary, also when the check runs against a complete base cache."""
     import json
 
     folder = tmp_path / "swapped-vocab"
@@ -54,6 +54,7 @@ def test_vocabulary_difference_outside_the_checked_opening(tiny_model: Path, tmp
     rare = sorted(vocab, key=vocab.get)[-2:]  # the two last-merged BPE tokens: absent from the text's opening
     vocab[rare[0]], vocab[rare[1]] = vocab[rare[1]], vocab[rare[0]]
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer_json))
+    assert _eval(tmp_path / "good", str(tiny_model), "--base", str(tiny_model)).returncode == 0  # base cache now complete
     out = tmp_path / "out"
     first_changed = min(vocab[rare[0]], vocab[rare[1]])
     _assert_refused(_eval(out, str(folder), "--base", str(tiny_model)), out, f"token id {first_changed} is ")

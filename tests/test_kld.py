@@ -120,3 +120,13 @@ def test_perplexity_and_uncertainty() -> None:
     assert result.ppl == pytest.approx(math.exp(nll.mean()))
     assert result.ppl_unc == pytest.approx(math.exp(nll.mean()) * nll.std() / math.sqrt(len(nll) - 1))
     assert mean_and_uncertainty(nll[:10])[1] == 0.0  # llama.cpp reports no uncertainty for n <= 10
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_logits_are_an_error_not_a_number(bad: float) -> None:
+    from quantwb.errors import EvaluationError
+
+    logits = _logits(0, 4)
+    logits[2, 17] = bad
+    with pytest.raises(EvaluationError, match="non-finite logits"):
+        kld.logit_parts(logits, np.zeros(4, dtype=np.int64))

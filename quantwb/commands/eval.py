@@ -72,6 +72,8 @@ def _render_tasks(paths: list[Path]) -> None:
               help="Folder for the records.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
+@click.option("--gen-tokens", default=32, show_default=True, type=click.IntRange(min=0),
+              help="Greedy tokens timed for generation speed (0: skip the measurement).")
 @click.option("--tasks", "task_names", help="lm-eval tasks, comma-separated (arc_easy,hellaswag,...; text_ppl scores --text "
               "with lm-eval's wikitext metrics); adds one evaluation=tasks record per variant.")
 @click.option("--tasks-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -80,7 +82,7 @@ def _render_tasks(paths: list[Path]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Documents per task (default: all).")
 @click.option("--num-fewshot", type=click.IntRange(min=0), help="Few-shot examples per prompt (default: the task's, 0).")
 def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: int | None, out_dir: Path,
-             threads: int | None, force: bool, task_names: str | None, tasks_dir: Path | None, limit: int | None,
+             threads: int | None, force: bool, gen_tokens: int, task_names: str | None, tasks_dir: Path | None, limit: int | None,
              num_fewshot: int | None) -> None:
     """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
     perplexity tool does in KL-divergence mode; write one record per variant into --out. With --tasks, also run
@@ -93,7 +95,7 @@ def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: 
         tasks = TaskConfig(tasks=tuple(n.strip() for n in task_names.split(",") if n.strip()), tasks_dir=tasks_dir,
                            limit=limit, num_fewshot=num_fewshot, text=text)
     config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, force=force,
-                        tasks=tasks)
+                        gen_tokens=gen_tokens, tasks=tasks)
     paths = evaluate_variants([_variant_path(v) for v in variants], config)
     _render(paths)
     _render_tasks(paths)

@@ -1,7 +1,8 @@
 """The base model's distributions at every scored position, computed once and reused by every variant.
 
 One folder per (base sha256, text sha256, ctx, chunks, dtype) under `quantwb_home()/base-logprobs/`:
-meta.json, tokens.npy (the exact ids every variant is fed), p.npy (n_scored × vocab probabilities,
+meta.json, tokens.npy (the exact ids every variant is fed), token_strings.json (the base's vocabulary, so
+a later run checks GGUF variants without loading the HF tokenizer), p.npy (n_scored × vocab probabilities,
 float16 by default: finer than llama.cpp's uint16 log-prob packing where p is large) and rows.npz
 (exact per-position base NLL, argmax, Σp and Σp·log p). Files are read with plain reads, not mmap,
 so page-cache pages of a multi-GB cache do not inflate the measured peak RSS of an evaluation.
@@ -22,7 +23,7 @@ from quantwb.evaluate.windows import WindowPlan
 from quantwb.fileio import sha256_text
 from quantwb.home import quantwb_home
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: token_strings.json and the opening's ids in meta.json
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ def read_meta(path: Path) -> dict:
     return json.loads((path / "meta.json").read_text())
 
 
+def read_token_strings(path: Path) -> tuple[str, ...]:
+    return tuple(json.loads((path / "token_strings.json").read_text()))
+
+
 class CacheWriter:
     """Appends base rows window by window into a temporary folder (renamed into place by the caller)."""
 
@@ -71,13 +76,14 @@ class CacheWriter:
         self._p_file.write(np.ascontiguousarray(rows.p, dtype=self.dtype).tobytes())
         self._rows.append(BaseRows(p=np.empty((0, 0)), p_sum=rows.p_sum, plogp=rows.plogp, nll=rows.nll, top=rows.top))
 
-    def finish(self, meta: dict) -> None:
+    def finish(self, meta: dict, token_strings: tuple[str, ...]) -> None:
         self._p_file.close()
         joined = {name: np.concatenate([getattr(r, name) for r in self._rows]) for name in ("p_sum", "plogp", "nll", "top")}
         if len(joined["nll"]) != self.plan.n_scored:
             raise DataError(f"base pass wrote {len(joined['nll'])} positions, expected {self.plan.n_scored}")
         np.savez(self.folder / "rows.npz", **joined)
-        (self.folder / "meta.json").write_text(json.dumps(meta, indent=2))
+        (self.folder / "token_strings.json").write_text(json.dumps(token_strings))
+        (self.folder / "meta.json").write_text(json.dumps(meta, indent=2))  # last: its presence marks the cache complete
 
     def close(self) -> None:
         self._p_file.close()

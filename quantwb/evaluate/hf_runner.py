@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantwb.errors import EvaluationError, InputError
+from quantwb.errors import InputError
 from quantwb.evaluate.runners import ForwardClock, RunnerOptions
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class HFRunner:
             raise InputError(f"{path}: transformers cannot load this checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
         self.model.eval()
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
+        self.batch_windows = options.batch_windows
         self.clock = ForwardClock()
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
@@ -45,8 +46,6 @@ class HFRunner:
             # logits_to_keep: the LM head runs only on the positions that are scored (and the last one).
             logits = self.model(input_ids=torch.from_numpy(windows), logits_to_keep=ctx - first, use_cache=False).logits
             self.clock.stop(windows.size)
-        if not torch.isfinite(logits).all():
-            raise EvaluationError("the model produced non-finite logits (NaN/inf); the checkpoint is broken")
         return logits[:, :-1, :].float().reshape(-1, logits.shape[-1]).numpy()
 
     def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:

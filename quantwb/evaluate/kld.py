@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quantwb.errors import EvaluationError
 from quantwb.evaluate.perplexity import log_ppl_ratio, mean_and_uncertainty
 from quantwb.records import Distribution, KLDivergence
 
@@ -41,6 +42,9 @@ class BaseRows:
     nll: np.ndarray  # (n,) −log p[target], nats
     top: np.ndarray  # (n,) argmax token
 
+    def take(self, rows: slice) -> BaseRows:
+        return BaseRows(p=self.p[rows], p_sum=self.p_sum[rows], plogp=self.plogp[rows], nll=self.nll[rows], top=self.top[rows])
+
 
 @dataclass(frozen=True)
 class PositionStats:
@@ -64,6 +68,8 @@ def logit_parts(logits: np.ndarray, targets: np.ndarray) -> LogitParts:
     top = np.argmax(logits, axis=1)
     shifted = logits - logits[rows, top][:, None]
     log_norm = np.log(np.sum(np.exp(shifted), axis=1, dtype=np.float64)).astype(np.float32)
+    if not np.isfinite(log_norm).all():  # a NaN or +inf logit anywhere in a row reaches its log_norm
+        raise EvaluationError("the model produced non-finite logits (NaN/inf); the checkpoint is broken")
     nll = (log_norm - shifted[rows, targets]).astype(np.float64)
     return LogitParts(shifted=shifted, log_norm=log_norm, top=top, nll=nll)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,7 @@ class BasePassJob:
     cache_dir: Path
     dtype: str
     meta: dict
+    token_strings: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,27 @@ def _quiet_native_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _scored_blocks(runner: Runner, tokens: np.ndarray, plan: WindowPlan, batch_windows: int, label: str
-                   ) -> Iterator[tuple[int, kld.LogitParts]]:
-    """(first position index, log-softmax parts) for blocks of at most MATH_ROWS scored positions, in order,
-    with a progress bar over windows. One forward pass per batch of windows."""
+def _scored_windows(runner: Runner, tokens: np.ndarray, plan: WindowPlan, label: str
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(first position index, logits, targets) per forward call, in order, with a progress bar over windows.
+    The logits may be the backend's buffer: consume them before asking for the next item."""
     progress, task = _progress(label, plan.n_chunks)
     with progress:
-        for indices in batches(plan, batch_windows):
+        for indices in batches(plan, runner.batch_windows):
             logits = runner.scored_logits(window_inputs(tokens, plan, indices), plan.first)
             targets = window_targets(tokens, plan, indices).reshape(-1)
-            offset = indices.start * plan.scored_per_window
-            for start in range(0, len(targets), MATH_ROWS):
-                rows = slice(start, min(start + MATH_ROWS, len(targets)))
-                yield offset + start, kld.logit_parts(logits[rows], targets[rows])
+            yield indices.start * plan.scored_per_window, logits, targets
             progress.advance(task, len(indices))
+
+
+def _row_blocks(n_rows: int) -> list[slice]:
+    return [slice(start, min(start + MATH_ROWS, n_rows)) for start in range(0, n_rows, MATH_ROWS)]
+
+
+def _math_pool(threads: int) -> ThreadPoolExecutor:
+    """numpy releases the GIL in its array loops: the vocab-wide math of separate row blocks runs in parallel
+    between forward passes, when the backend's threads are idle."""
+    return ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="quantwb-math")
 
 
 def run_base_pass(job: BasePassJob) -> None:
@@ -99,12 +108,17 @@ def run_base_pass(job: BasePassJob) -> None:
     _quiet_native_logs()
     runner = open_runner("hf", job.base_path, job.options)
     plan = job.plan
-    with atomic_path(job.cache_dir) as tmp:
+    store = np.dtype(job.dtype).type
+    with atomic_path(job.cache_dir) as tmp, _math_pool(job.options.threads) as pool:
         writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype)
         try:
-            for _, parts in _scored_blocks(runner, job.tokens, plan, job.options.batch_windows, "base pass"):
-                writer.append(kld.base_rows(parts, np.dtype(job.dtype).type))
-            writer.finish({**job.meta, "vocab": runner.vocab_size})
+            for _, logits, targets in _scored_windows(runner, job.tokens, plan, "base pass"):
+                def rows(block: slice, logits=logits, targets=targets) -> kld.BaseRows:
+                    return kld.base_rows(kld.logit_parts(logits[block], targets[block]), store)
+
+                for block_rows in pool.map(rows, _row_blocks(len(targets))):
+                    writer.append(block_rows)
+            writer.finish({**job.meta, "vocab": runner.vocab_size}, job.token_strings)
         finally:
             writer.close()
     runner.close()
@@ -121,10 +135,15 @@ def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
 
         raise TokenizerMismatchError(f"{job.path}: vocabulary of {runner.vocab_size} tokens, the base has {cache.vocab}")
     plan = cache.plan
-    parts_list = [
-        kld.position_stats(cache.rows(start, len(variant.nll)), variant)
-        for start, variant in _scored_blocks(runner, cache.tokens, plan, job.options.batch_windows, job.label)
-    ]
+    parts_list: list[kld.PositionStats] = []
+    with _math_pool(job.options.threads) as pool:
+        for offset, logits, targets in _scored_windows(runner, cache.tokens, plan, job.label):
+            base = cache.rows(offset, len(targets))
+
+            def stats(block: slice, logits=logits, targets=targets, base=base) -> kld.PositionStats:
+                return kld.position_stats(base.take(block), kld.logit_parts(logits[block], targets[block]))
+
+            parts_list += pool.map(stats, _row_blocks(len(targets)))
     n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
     prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]
     gen_speed = runner.generation_tokens_per_s(prompt_ids, n_new) if n_new > 0 else None

@@ -21,7 +21,7 @@ from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResu
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
-from quantwb.evaluate.tokens import check_tokenizer, tokenize_base
+from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
 from quantwb.models import ModelSource, resolve
 from quantwb.records import (BaselineInfo, Record, Resources, TextData, VariantInfo, environment, now_utc, read_record,
@@ -95,30 +95,22 @@ def _task_records(facts: list[ArtifactFacts], base: ModelSource, config: EvalCon
 def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     text = load_text(config.text)
     key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
-    cached = base_cache.is_complete(base_cache.cache_dir(key))
-    tokens = tokenize_base(base.path, text.text, whole_text=not cached)  # a complete cache holds the ids
-    if cached:
-        meta = base_cache.read_meta(base_cache.cache_dir(key))
+    folder = base_cache.cache_dir(key)
+    cached = base_cache.is_complete(folder)
+    if cached:  # the cache holds the ids and the base's vocabulary: no tokenizer to load
+        meta = base_cache.read_meta(folder)
+        tokens = cached_base_tokens(meta, base_cache.read_token_strings(folder), text.text)
         n_tokens = int(meta["n_text_tokens"])
         plan = WindowPlan(ctx=meta["ctx"], n_chunks=meta["n_chunks"], bos_id=meta["bos_id"])
     else:
+        tokens = tokenize_base(base.path, text.text)
         n_tokens = len(tokens.ids)
         plan = plan_windows(n_tokens, config.ctx, config.chunks, tokens.bos_id)
     for fact in facts:
         check_tokenizer(fact.format, fact.path, tokens)
-    setup = TextSetup(base, base_n_params, text, n_tokens, plan, base_cache.cache_dir(key))
+    setup = TextSetup(base, base_n_params, text, n_tokens, plan, folder)
     if not cached:
-        vocab = _vocab_size(base.path)
-        size = base_cache.cache_size_bytes(plan, vocab, config.cache_dtype)
-        if size > config.max_cache_bytes:
-            raise DataError(
-                f"{plan.n_chunks} windows would need a {size / 2**30:.1f} GiB base cache (limit "
-                f"{config.max_cache_bytes / 2**30:.0f} GiB); pass --chunks {max(1, plan.n_chunks * config.max_cache_bytes // size)} or fewer"
-            )
-        meta = {"base": base.name, "base_sha256": base.sha256, "text": text.name, "text_sha256": text.sha256,
-                "ctx": plan.ctx, "n_chunks": plan.n_chunks, "bos_id": plan.bos_id, "n_text_tokens": len(tokens.ids)}
-        job = BasePassJob(base.path, tokens.ids, plan, config.runner_options(), setup.cache_dir, config.cache_dtype, meta)
-        run_isolated(run_base_pass, job, f"base pass of {base.name}")
+        _compute_base_cache(setup, tokens, config)
     paths = []
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
@@ -130,6 +122,23 @@ def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: 
         result = run_isolated(run_variant_pass, job, fact.name)
         paths.append(write_record(_record(fact, setup, config, result), Path(config.out_dir)))
     return paths
+
+
+def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
+    """The base pass, in its own process, after checking the cache's size against the limit."""
+    base, text, plan = setup.base, setup.text, setup.plan
+    size = base_cache.cache_size_bytes(plan, _vocab_size(base.path), config.cache_dtype)
+    if size > config.max_cache_bytes:
+        raise DataError(
+            f"{plan.n_chunks} windows would need a {size / 2**30:.1f} GiB base cache (limit "
+            f"{config.max_cache_bytes / 2**30:.0f} GiB); pass --chunks {max(1, plan.n_chunks * config.max_cache_bytes // size)} or fewer"
+        )
+    meta = {"base": base.name, "base_sha256": base.sha256, "text": text.name, "text_sha256": text.sha256,
+            "ctx": plan.ctx, "n_chunks": plan.n_chunks, "bos_id": plan.bos_id, "n_text_tokens": len(tokens.ids),
+            "sample_ids": list(tokens.sample_ids)}
+    job = BasePassJob(base.path, tokens.ids, plan, config.runner_options(), setup.cache_dir, config.cache_dtype, meta,
+                      tokens.vocab)
+    run_isolated(run_base_pass, job, f"base pass of {base.name}")
 
 
 def _vocab_size(path: Path) -> int:

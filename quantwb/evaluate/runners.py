@@ -22,7 +22,7 @@ class RunnerOptions:
 
     ctx: int
     threads: int
-    batch_windows: int = 2
+    batch_windows: int = 2  # HF only: llama.cpp decodes one window per call (its ubatch is a window)
 
 
 @dataclass
@@ -49,11 +49,13 @@ class Runner(Protocol):
     """One loaded variant."""
 
     vocab_size: int
+    batch_windows: int  # windows per scored_logits call
     clock: ForwardClock
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
         """Logits (float32) of positions first .. ctx-2 of each window in (n_windows, ctx) ids,
-        flattened to (n_windows * (ctx-1-first), vocab) in window order."""
+        flattened to (n_windows * (ctx-1-first), vocab) in window order. The array may be the backend's
+        own buffer: read it before the next call, and never write to it."""
         ...
 
     def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:

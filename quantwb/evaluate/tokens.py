@@ -58,14 +58,20 @@ def _adds_bos(tokenizer) -> int | None:
     return bos if bos is not None and probe and probe[0] == bos else None
 
 
-def tokenize_base(base_path: Path, text: str, whole_text: bool = True) -> BaseTokens:
-    """Token ids of `text` as the base tokenizes it (with its BOS, like llama.cpp's common_tokenize).
-    `whole_text=False` skips the full encoding (ids left empty) when a base cache already holds the ids."""
+def tokenize_base(base_path: Path, text: str) -> BaseTokens:
+    """Token ids of `text` as the base tokenizes it (with its BOS, like llama.cpp's common_tokenize)."""
     tokenizer = hf_tokenizer(base_path)
-    ids = np.asarray(_encode(tokenizer, text) if whole_text else [], dtype=np.int32)
+    ids = np.asarray(_encode(tokenizer, text), dtype=np.int32)
     sample = text[:SAMPLE_CHARS]
     return BaseTokens(ids=ids, bos_id=_adds_bos(tokenizer), sample=sample, sample_ids=tuple(_encode(tokenizer, sample)),
                       vocab=_hf_vocab(tokenizer))
+
+
+def cached_base_tokens(meta: dict, token_strings: tuple[str, ...], text: str) -> BaseTokens:
+    """The BaseTokens view a complete base cache holds (ids left empty: the cache has them), no tokenizer loaded."""
+    sample = text[:SAMPLE_CHARS]
+    return BaseTokens(ids=np.zeros(0, dtype=np.int32), bos_id=meta["bos_id"], sample=sample,
+                      sample_ids=tuple(meta["sample_ids"]), vocab=token_strings)
 
 
 def _hf_vocab(tokenizer) -> tuple[str, ...]:
