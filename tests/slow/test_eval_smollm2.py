@@ -15,7 +15,7 @@ from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.records import Record, read_record
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
 CTX, CHUNKS, THREADS = 512, 16, 2
 GGUF_TYPES = ("F16", "Q8_0", "Q4_K_M", "Q2_K")
@@ -24,7 +24,8 @@ CALIBRATION = CalibrationSpec(text="c4", samples=32, seq_len=256, seed=0)
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("eval-smollm2-home")
+    """The session's test home (the autouse fixture sets the same one for each test): SmolLM2 is materialized once."""
+    return tmp_path_factory.getbasetemp() / "quantwb-home"
 
 
 @pytest.fixture(scope="module")
