@@ -66,8 +66,9 @@ def logit_parts(logits: np.ndarray, targets: np.ndarray) -> LogitParts:
     logits = np.asarray(logits, dtype=np.float32)
     rows = np.arange(len(logits))
     top = np.argmax(logits, axis=1)
-    shifted = logits - logits[rows, top][:, None]
-    log_norm = np.log(np.sum(np.exp(shifted), axis=1, dtype=np.float64)).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite input is reported below, as one error
+        shifted = logits - logits[rows, top][:, None]
+        log_norm = np.log(np.sum(np.exp(shifted), axis=1, dtype=np.float64)).astype(np.float32)
     if not np.isfinite(log_norm).all():  # a NaN or +inf logit anywhere in a row reaches its log_norm
         raise EvaluationError("the model produced non-finite logits (NaN/inf); the checkpoint is broken")
     nll = (log_norm - shifted[rows, targets]).astype(np.float64)
