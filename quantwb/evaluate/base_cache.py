@@ -56,6 +56,10 @@ def read_meta(path: Path) -> dict:
     return json.loads((path / "meta.json").read_text())
 
 
+def plan_from_meta(meta: dict) -> WindowPlan:
+    return WindowPlan(ctx=meta["ctx"], n_chunks=meta["n_chunks"], bos_id=meta["bos_id"])
+
+
 def read_token_strings(path: Path) -> tuple[str, ...]:
     return tuple(json.loads((path / "token_strings.json").read_text()))
 
@@ -95,7 +99,7 @@ class CacheReader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.meta = read_meta(folder)
-        self.plan = WindowPlan(ctx=self.meta["ctx"], n_chunks=self.meta["n_chunks"], bos_id=self.meta["bos_id"])
+        self.plan = plan_from_meta(self.meta)
         self.tokens = np.load(folder / "tokens.npy")
         with np.load(folder / "rows.npz") as rows:
             self._rows = {name: rows[name] for name in rows.files}

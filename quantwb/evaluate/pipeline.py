@@ -101,7 +101,7 @@ def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: 
         meta = base_cache.read_meta(folder)
         tokens = cached_base_tokens(meta, base_cache.read_token_strings(folder), text.text)
         n_tokens = int(meta["n_text_tokens"])
-        plan = WindowPlan(ctx=meta["ctx"], n_chunks=meta["n_chunks"], bos_id=meta["bos_id"])
+        plan = base_cache.plan_from_meta(meta)
     else:
         tokens = tokenize_base(base.path, text.text)
         n_tokens = len(tokens.ids)
