@@ -25,9 +25,10 @@ from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants  # noqa: E40
 from quantwb.models import resolve  # noqa: E402
 
 
-def timed(function) -> float:
+def process_seconds(argv: list[str]) -> float:
+    """Wall seconds of one fresh process, from start to exit; raises if it fails."""
     started = time.perf_counter()
-    function()
+    subprocess.run(argv, check=True, capture_output=True, cwd=REPO)
     return time.perf_counter() - started
 
 
@@ -48,8 +49,8 @@ lm.loglikelihood_rolling([Instance(request_type="loglikelihood_rolling", doc={},
 
 def lm_eval_rolling_seconds(model_dir: Path, text_file: Path, threads: int, max_length: int | None) -> float:
     """Seconds for a fresh process to load the model in lm-eval's HF backend and score the text."""
-    argv = [sys.executable, "-c", LM_EVAL_ROLLING, str(model_dir), str(text_file), str(threads), str(max_length or 0)]
-    return timed(lambda: subprocess.run(argv, check=True, capture_output=True, cwd=REPO))
+    return process_seconds([sys.executable, "-c", LM_EVAL_ROLLING, str(model_dir), str(text_file), str(threads),
+                            str(max_length or 0)])
 
 
 def quantwb_eval_seconds(variant: Path, config: EvalConfig) -> float:
@@ -57,7 +58,7 @@ def quantwb_eval_seconds(variant: Path, config: EvalConfig) -> float:
     argv = [sys.executable, "-m", "quantwb.cli", "eval", str(variant), "--base", config.base, "--text", config.text,
             "--ctx", str(config.ctx), "--chunks", str(config.chunks), "--threads", str(config.threads),
             "--gen-tokens", "0", "--force", "--out", str(config.out_dir)]
-    return timed(lambda: subprocess.run(argv, check=True, capture_output=True, cwd=REPO))
+    return process_seconds(argv)
 
 
 def main() -> None:
@@ -90,8 +91,8 @@ def main() -> None:
     base_logits = work / "base.kld"
     subprocess.run([str(binary), "-m", str(convert_to_gguf(source, "F32")), "-f", str(text_file), *common,
                     "--kl-divergence-base", str(base_logits)], check=True, capture_output=True)
-    llama_s = timed(lambda: subprocess.run([str(binary), "-m", str(variant.path), *common, "--kl-divergence-base",
-                                            str(base_logits), "--kl-divergence"], check=True, capture_output=True))
+    llama_s = process_seconds([str(binary), "-m", str(variant.path), *common, "--kl-divergence-base", str(base_logits),
+                               "--kl-divergence"])
     ours_gguf_s = quantwb_eval_seconds(variant.path, config)
 
     # lm-eval on the same HF model and the same tokens (decoded back to text)

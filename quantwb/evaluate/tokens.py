@@ -99,25 +99,28 @@ def variant_tokenizer_view(fmt: Literal["hf", "gguf"], path: Path, sample: str) 
         vocab_only.close()
 
 
-def _vocab_difference(theirs: tuple[str, ...], base: tuple[str, ...]) -> str | None:
-    if len(theirs) != len(base):
-        return f"{len(theirs)} tokens in its vocabulary, the base has {len(base)}"
-    at = next((i for i, (a, b) in enumerate(zip(theirs, base)) if a != b), None)
-    return None if at is None else f"token id {at} is {theirs[at]!r}, the base's is {base[at]!r}"
+def _first_difference(theirs: tuple, base: tuple) -> int | None:
+    """First index where the sequences differ (a length difference counts at the shorter's end); None if equal."""
+    if theirs == base:
+        return None
+    return next((i for i, (a, b) in enumerate(zip(theirs, base)) if a != b), min(len(theirs), len(base)))
+
+
+def _mismatch(path: Path, difference: str) -> TokenizerMismatchError:
+    return TokenizerMismatchError(
+        f"{path}: its tokenizer disagrees with the base's ({difference}); evaluate it against the model it was made from"
+    )
 
 
 def check_tokenizer(fmt: Literal["hf", "gguf"], path: Path, base: BaseTokens) -> None:
     """Raise TokenizerMismatchError (one line) unless vocabularies and the opening's ids agree."""
     theirs, vocab = variant_tokenizer_view(fmt, path, base.sample)
-    difference = _vocab_difference(vocab, base.vocab)
-    if difference:
-        raise TokenizerMismatchError(
-            f"{path}: its tokenizer disagrees with the base's ({difference}); evaluate it against the model it was made from"
-        )
-    if theirs == base.sample_ids:
-        return
-    at = next((i for i, (a, b) in enumerate(zip(theirs, base.sample_ids)) if a != b), min(len(theirs), len(base.sample_ids)))
-    raise TokenizerMismatchError(
-        f"{path}: its tokenizer disagrees with the base's (first difference at token {at} of the text's opening: "
-        f"{list(theirs[at:at + 3])} vs {list(base.sample_ids[at:at + 3])}); evaluate it against the model it was made from"
-    )
+    if len(vocab) != len(base.vocab):
+        raise _mismatch(path, f"{len(vocab)} tokens in its vocabulary, the base has {len(base.vocab)}")
+    at = _first_difference(vocab, base.vocab)
+    if at is not None:
+        raise _mismatch(path, f"token id {at} is {vocab[at]!r}, the base's is {base.vocab[at]!r}")
+    at = _first_difference(theirs, base.sample_ids)
+    if at is not None:
+        raise _mismatch(path, f"first difference at token {at} of the text's opening: "
+                              f"{list(theirs[at:at + 3])} vs {list(base.sample_ids[at:at + 3])}")
