@@ -25,6 +25,10 @@ class UnsupportedError(InputError):
     """The combination (architecture, type, option) is not supported."""
 
 
+class MissingPackageError(QuantwbError):
+    """An optional package that a format needs is not installed; the line names it."""
+
+
 class OfflineError(QuantwbError):
     """A hub model or dataset was asked for while the hub is unreachable."""
 

@@ -15,12 +15,6 @@ CTX, CHUNKS = 64, 12
 
 
 @pytest.fixture(scope="session")
-def story_text(shared_data: Path) -> Path:
-    """The tiny model's own domain, so its predictions are peaked and quantization shows in KLD."""
-    return shared_data / "text" / "tinystories.txt"
-
-
-@pytest.fixture(scope="session")
 def eval_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """QUANTWB_HOME of the session fixtures below (they run before the per-test autouse home is set)."""
     return tmp_path_factory.mktemp("eval-home")

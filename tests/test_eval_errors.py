@@ -85,3 +85,19 @@ def test_folder_that_is_not_a_model(tiny_model: Path, tmp_path: Path) -> None:
 def test_missing_variant(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     _assert_refused(_eval(out, str(tmp_path / "nothing.gguf"), "--base", str(tiny_model)), out, "no such file or folder")
+
+
+def test_checkpoint_needing_a_missing_package(tiny_model: Path, tmp_path: Path) -> None:
+    """A quantized format whose loader package is absent names that package in one line (AQLM stands in for optimum)."""
+    import importlib.util
+    import json
+
+    if importlib.util.find_spec("aqlm") is not None:
+        pytest.skip("aqlm is installed here: no quantization format with a missing loader package to try")
+    folder = tmp_path / "needs-aqlm"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "aqlm"}
+    (folder / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "records"
+    _assert_refused(_eval(out, str(folder), "--base", str(tiny_model)), out, "a package this checkpoint needs is not installed")

@@ -96,9 +96,9 @@ def test_rolling_and_generation_match_hf(tiny_model: Path, gguf_files: dict[str,
     assert gguf_short.generate_until([ask]) == hf_short.generate_until([ask])
 
 
-def test_arc_easy_through_gguf_class(tiny_model: Path, gguf_files: dict[str, Path], shared_data: Path) -> None:
+def test_arc_easy_through_gguf_class(tiny_model: Path, gguf_files: dict[str, Path]) -> None:
     """run_tasks on the F16 GGUF gives HF's accuracy (within one question of 20) and the right backend."""
-    config = TaskConfig(tasks=("arc_easy",), tasks_dir=shared_data / "tasks", limit=20)
+    config = TaskConfig(tasks=("arc_easy",), limit=20)  # packaged ARC-Easy rows
     gguf = {m.name: m.value for m in run_tasks(gguf_files["F16"], config).metrics}
     hf = {m.name: m.value for m in run_tasks(tiny_model, config).metrics}
     assert set(gguf) == {"acc", "acc_norm"}

@@ -13,14 +13,15 @@ from quantwb.errors import EvaluationError, UnsupportedError
 from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.tasks import TaskConfig, run_tasks
 from quantwb.records import read_record
+from quantwb.texts import load_text
 from tests.test_tasks_packs import standard_task_on_local_data
 
 LIMIT = 40  # ARC-Easy questions, 4 choices each
 
 
 @pytest.fixture(scope="module")
-def arc_config(shared_data: Path) -> TaskConfig:
-    return TaskConfig(tasks=("arc_easy",), tasks_dir=shared_data / "tasks", limit=LIMIT)
+def arc_config() -> TaskConfig:
+    return TaskConfig(tasks=("arc_easy",), limit=LIMIT)  # quantwb ships all of ARC-Easy's validation rows
 
 
 def _metrics(result) -> dict[tuple[str, str], tuple[float, float | None]]:
@@ -62,17 +63,16 @@ def test_rerun_reuses_cached_results(tiny_model: Path, arc_config: TaskConfig) -
     assert len(list(task_cache.cache_dir().glob("arc_easy-*.json"))) >= 1
 
 
-def test_text_ppl_is_lm_eval_wikitext_formula(tiny_model: Path, shared_data: Path) -> None:
+def test_text_ppl_is_lm_eval_wikitext_formula(tiny_model: Path) -> None:
     """word/byte perplexity and bits per byte from lm-eval agree with a direct transformers computation."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    text = shared_data / "text" / "wiki.txt"
-    result = run_tasks(tiny_model, TaskConfig(tasks=("text_ppl",), text=str(text), limit=2))
+    result = run_tasks(tiny_model, TaskConfig(tasks=("text_ppl",), text="wiki", limit=2))  # the packaged excerpt
     got = {m.name: m.value for m in result.metrics}
     assert all(not m.higher_is_better for m in result.metrics)
 
-    documents = task_packs.split_documents(text.read_text())[:2]
+    documents = task_packs.split_documents(load_text("wiki").text)[:2]
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
     total_nats = 0.0
@@ -90,12 +90,12 @@ def test_text_ppl_is_lm_eval_wikitext_formula(tiny_model: Path, shared_data: Pat
     assert got["bits_per_byte"] == pytest.approx(-total_nats / n_bytes / math.log(2), rel=1e-4)
 
 
-def test_cli_writes_a_tasks_record(tiny_model: Path, tmp_path: Path, shared_data: Path) -> None:
+def test_cli_writes_a_tasks_record(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "records"
     result = CliRunner().invoke(
         main,
         ["eval", str(tiny_model), "--base", str(tiny_model), "--ctx", "64", "--chunks", "2", "--out", str(out),
-         "--tasks", "arc_easy", "--tasks-dir", str(shared_data / "tasks"), "--limit", str(LIMIT)],
+         "--tasks", "arc_easy", "--limit", str(LIMIT)],
     )
     assert result.exit_code == 0, result.output
     record = read_record(out / f"{tiny_model.name}.tasks.json")

@@ -13,18 +13,14 @@ import torch
 
 from quantwb.tokenizer_repair import repair_tokenizer_file
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-FALLBACK_TEXT = (
-    "Once upon a time there was a little girl named Lily. She liked to play in the park with her dog. "
-    "One day the sun was bright and the sky was blue, and Lily ran to the big tree to find her ball. "
-)
+TEST_DATA = Path(__file__).resolve().parent / "data"
+TRAINING_TEXT = TEST_DATA / "tinystories.txt"  # shipped with the tests: every machine trains the same model
 TINY_SEED = 1234
 TRAIN_STEPS = 60
 
 
 def training_text() -> str:
-    path = SHARED_DATA / "text" / "tinystories.txt"
-    return path.read_text()[:400_000] if path.is_file() else FALLBACK_TEXT * 400
+    return TRAINING_TEXT.read_text()
 
 
 def smollm2_tokenizer():

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
-from quantwb.errors import InputError
+from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.runners import ForwardClock, RunnerOptions
 
 log = logging.getLogger(__name__)
@@ -20,19 +19,12 @@ class HFRunner:
 
     def __init__(self, path: Path, options: RunnerOptions) -> None:
         import torch
-        from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # rich shows our own progress
         torch.set_num_threads(options.threads)
         self.options = options
-        config = json.loads((path / "config.json").read_text())
-        dtype = "auto" if config.get("quantization_config") else torch.float32
-        try:
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map="cpu")
-        except (OSError, ValueError, RuntimeError, ImportError, KeyError) as err:
-            raise InputError(f"{path}: transformers cannot load this checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
-        self.model.eval()
+        self.model = load_causal_lm(path)
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self.batch_windows = options.batch_windows
         self.clock = ForwardClock()

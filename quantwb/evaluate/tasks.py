@@ -6,7 +6,6 @@ data, limit, few-shot, lm-eval version) so a rerun only scores what changed.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -15,6 +14,7 @@ from typing import Any
 
 from quantwb.errors import EvaluationError, InputError, OfflineError, UnsupportedError
 from quantwb.evaluate import task_cache, task_packs
+from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
 from quantwb.fileio import sha256_file
 from quantwb.records import Metric
@@ -124,23 +124,17 @@ def load_lm(path: Path, kind: str, config: TaskConfig) -> Any:
 
             return LlamaCppLM(pretrained=str(path), max_length=config.max_length)
         from lm_eval.models.huggingface import HFLM
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         # Loaded here, as the text evaluation loads it, rather than by HFLM from the path: HFLM re-passes any
         # quantization_config in config.json, which transformers refuses for the GGUF one that built-in models
         # (dequantized from a GGUF) carry.
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=hf_dtype(path), device_map="cpu")
+        model = load_causal_lm(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
         return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config.batch_size, max_length=config.max_length)
     except (OSError, ValueError, RuntimeError, ImportError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EvaluationError(f"{path}: lm-eval cannot load this {kind} model ({first_line})") from err
-
-
-def hf_dtype(path: Path) -> str:
-    """float32 for unquantized weights (as the text evaluation runs them), the checkpoint's own for quantized."""
-    config = json.loads((path / "config.json").read_text())
-    return "auto" if config.get("quantization_config") else "float32"
 
 
 def _evaluate(lm: Any, tasks: list[task_packs.ResolvedTask], config: TaskConfig) -> dict[str, CachedTask]:
