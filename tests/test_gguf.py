@@ -9,7 +9,7 @@ import pytest
 from gguf import GGUFReader
 
 from quantwb.calibration import CalibrationSpec
-from quantwb.gguf_facts import read_gguf_facts
+from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.models import resolve
 from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 from quantwb.quantize.gguf_convert import convert_to_gguf
@@ -37,7 +37,7 @@ def made(source, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every listed type, made in one call (one conversion); the imatrix only where llama.cpp needs one."""
     out = tmp_path_factory.mktemp("gguf")
     artifacts = quantize_gguf(source, LISTED_TYPES, out, ImatrixChoice("auto"), SMALL_CALIBRATION)
-    return {artifact.spec.gguf_type: artifact for artifact in artifacts}
+    return {artifact.quant_type: artifact for artifact in artifacts}
 
 
 def assert_every_type_loads_generates_and_matches_llama_cpp_bpw(made: dict, types: list[str]) -> None:
@@ -76,7 +76,7 @@ def test_sizes_strictly_ordered_and_facts_add_up(made: dict) -> None:
     assert facts.n_params == sum(t.n_elements for t in GGUFReader(made["Q4_K_M"].path).tensors)
 
 
-def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict) -> None:
+def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict, source) -> None:
     with_imatrix = {name for name, artifact in made.items() if artifact.manifest["imatrix"]}
     assert {"IQ2_XS", "IQ3_XXS"} <= with_imatrix and "Q4_K_M" not in with_imatrix
     manifest = made["IQ2_XS"].manifest
@@ -85,19 +85,19 @@ def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict) 
     plain = made["Q4_K_M"]
     saved = plain.path.with_name(plain.path.name + ".manifest.json")
     assert saved.is_file() and plain.path.with_suffix(".Modelfile").read_text().count(f"FROM ./{plain.path.name}") == 1
-    assert plain.manifest["source"]["sha256"] == plain.source.sha256 and plain.manifest["wall_s"]["type_s"] > 0
+    assert plain.manifest["source"]["sha256"] == plain.source_sha256 == source.sha256 and plain.manifest["wall_s"]["type_s"] > 0
 
 
 def assert_imatrix_changes_values(plain: dict, weighted: list) -> None:
     """Most block tensors that keep their ggml type hold other values. (llama.cpp may also pick other types
     with an imatrix, e.g. IQ4_XS keeps early ffn_down in IQ4_XS instead of Q5_K, so sizes can differ.)"""
     for artifact in weighted:
-        before = tensor_bytes(plain[artifact.spec.gguf_type].path)
+        before = tensor_bytes(plain[artifact.quant_type].path)
         after = tensor_bytes(artifact.path)
         assert before.keys() == after.keys()
         same_type = [name for name in before if before[name][0] == after[name][0]]
         changed = [name for name in same_type if before[name][1] != after[name][1]]
-        assert len(same_type) >= len(before) // 2 and len(changed) >= len(same_type) // 2, (artifact.spec.gguf_type, changed)
+        assert len(same_type) >= len(before) // 2 and len(changed) >= len(same_type) // 2, (artifact.quant_type, changed)
 
 
 def test_imatrix_changes_iq4_xs_and_q4_k_m(source, made: dict, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from quantwb.cli import main
-from quantwb.quantize.gguf_types import gguf_types, parse_gguf_type
+from quantwb.formats.gguf_types import gguf_types, parse_gguf_type
 from quantwb.errors import UnsupportedError
 
 

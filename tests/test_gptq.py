@@ -9,7 +9,8 @@ import pytest
 
 from quantwb.fileio import sha256_file
 from quantwb.models import resolve
-from quantwb.quantize.base import MANIFEST_NAME, QuantSpec
+from quantwb.formats.manifest import MANIFEST_NAME
+from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.registry import get_quantizer
 from tests.quantize_hf_checks import FAST_CALIBRATION, generates, mean_kld_nats
 

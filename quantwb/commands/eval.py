@@ -14,7 +14,8 @@ def _variant_path(argument: str) -> Path:
     path = Path(argument).expanduser()
     if path.exists():
         return path
-    from quantwb.models import BUILTINS, resolve
+    from quantwb.builtin_models import BUILTINS
+    from quantwb.models import resolve
 
     return resolve(argument).path if argument in BUILTINS else path
 

@@ -37,7 +37,7 @@ def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, sam
     for column in ("file", "type", "MiB", "params", "bpw", "imatrix"):
         table.add_column(column)
     for artifact in artifacts:
-        table.add_row(str(artifact.path), artifact.spec.gguf_type or "", f"{artifact.size_bytes / 2**20:.2f}",
+        table.add_row(str(artifact.path), artifact.quant_type or "", f"{artifact.size_bytes / 2**20:.2f}",
                       f"{artifact.n_params:,}", f"{artifact.bits_per_weight:.2f}",
                       "yes" if artifact.manifest.get("imatrix") else "no")
     Console().print(table)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from quantwb.artifact import ArtifactFacts, inspect_artifact, safetensors_param_count
+from quantwb.evaluate.artifact import inspect_artifact
+from quantwb.formats.variant import Variant, safetensors_param_count
 from quantwb.errors import DataError, RecordError
 from quantwb.evaluate import base_cache, kld
 from quantwb.evaluate.memory import run_isolated
@@ -87,12 +88,12 @@ def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
     return _task_records(facts, base, config)
 
 
-def _task_records(facts: list[ArtifactFacts], base: ModelSource, config: EvalConfig) -> list[Path]:
+def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -> list[Path]:
     baseline = BaselineInfo(name=base.name, sha256=base.sha256, origin=base.origin)
     return write_task_records([variant_info(fact) for fact in facts], baseline, config.tasks, Path(config.out_dir))
 
 
-def _text_records(facts: list[ArtifactFacts], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
+def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     text = load_text(config.text)
     key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
     folder = base_cache.cache_dir(key)
@@ -148,7 +149,7 @@ def _vocab_size(path: Path) -> int:
     return int(config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size"))
 
 
-def _is_current(path: Path, fact: ArtifactFacts, setup: TextSetup) -> bool:
+def _is_current(path: Path, fact: Variant, setup: TextSetup) -> bool:
     if not path.is_file():
         return False
     try:
@@ -160,7 +161,7 @@ def _is_current(path: Path, fact: ArtifactFacts, setup: TextSetup) -> bool:
             and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks)
 
 
-def variant_info(fact: ArtifactFacts) -> VariantInfo:
+def variant_info(fact: Variant) -> VariantInfo:
     return VariantInfo(
         name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
         sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
@@ -168,7 +169,7 @@ def variant_info(fact: ArtifactFacts) -> VariantInfo:
     )
 
 
-def _record(fact: ArtifactFacts, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> Record:
+def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> Record:
     plan = setup.plan
     return Record(
         evaluation="text",

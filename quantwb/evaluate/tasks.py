@@ -17,11 +17,11 @@ from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
 from quantwb.fileio import sha256_file
+from quantwb.formats.kind import variant_kind
 from quantwb.records import Metric
 
 log = logging.getLogger(__name__)
 
-GGUF_MAGIC = b"GGUF"
 BACKENDS = {"hf": "lm-eval HFLM (transformers, CPU)", "gguf": "quantwb-gguf (llama.cpp in process)"}
 
 
@@ -91,21 +91,6 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
     }
     metrics = tuple(metric for task in resolved for metric in results[task.name].metrics)  # type: ignore[union-attr]
     return TaskResult(metrics=metrics, settings=settings)
-
-
-def variant_kind(path: Path) -> str:
-    """'gguf' for a GGUF file, 'hf' for a causal-LM folder; anything else raises a one-line error."""
-    if path.is_file():
-        with open(path, "rb") as handle:
-            if handle.read(4) == GGUF_MAGIC:
-                return "gguf"
-        raise UnsupportedError(f"{path}: not a GGUF file (no GGUF header) and not a Hugging Face model folder")
-    if path.is_dir():
-        from quantwb.models import check_causal_lm
-
-        check_causal_lm(path)
-        return "hf"
-    raise InputError(f"{path}: no such file or folder")
 
 
 def _variant_sha256(path: Path, kind: str) -> str:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from quantwb.errors import UnsupportedError
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common, llmc_backend
-from quantwb.quantize.base import Artifact, QuantSpec
+from quantwb.formats.variant import Variant
+from quantwb.quantize.base import QuantSpec
 
 AWQ_BITS = (4,)  # AWQ kernels (GEMM/GEMV, Marlin) exist for 4-bit weights only
 
@@ -31,7 +32,7 @@ class AWQOptions(BaseModel):
 class AWQQuantizer:
     """`run(source, spec, out_dir)` -> an HF folder with activation-aware scaled, 4-bit grouped weights."""
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact:
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         # Standard AWQ stores a zero point per group (asymmetric).
         spec = hf_common.normalized(spec, AWQ_BITS, default_symmetric=False)
         options = hf_common.parse_options(AWQOptions, spec)

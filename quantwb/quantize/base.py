@@ -1,4 +1,4 @@
-"""The quantize stage's protocol: a frozen `QuantSpec` in, an `Artifact` (file or folder + manifest) out."""
+"""The quantize stage's protocol: a frozen `QuantSpec` in, a written `Variant` (file or folder + manifest) out."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from quantwb.calibration import CalibrationSpec
+from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-
-MANIFEST_NAME = "quantwb-manifest.json"  # inside HF folders; GGUF files get `<file>.manifest.json`
-
 
 @dataclass(frozen=True)
 class QuantSpec:
@@ -48,25 +46,10 @@ class QuantSpec:
         return data
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """A written variant: a GGUF file or an HF folder, with the facts read back from it."""
-
-    path: Path
-    format: Literal["hf", "gguf"]
-    name: str
-    source: ModelSource
-    spec: QuantSpec
-    size_bytes: int
-    n_params: int | None
-    bits_per_weight: float | None
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-
 class Quantizer(Protocol):
-    """Turns a source model into one artifact in `out_dir`; never leaves a partial artifact behind."""
+    """Turns a source model into one variant in `out_dir`; never leaves a partial variant behind."""
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact: ...
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant: ...
 
 
 @dataclass

@@ -16,11 +16,13 @@ from typing import Literal
 from quantwb.calibration import CalibrationSpec
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
-from quantwb.gguf_facts import read_gguf_facts
+from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.models import ModelSource
-from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
+from quantwb.formats.manifest import read_manifest, write_manifest
+from quantwb.formats.variant import Variant, read_variant
+from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
-from quantwb.quantize.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
+from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
 from quantwb.quantize.imatrix import ImatrixData, check_against_gguf, compute_imatrix, read_imatrix, write_imatrix
 from quantwb.resources_usage import peak_rss_bytes
 from quantwb.versions import library_versions
@@ -64,7 +66,7 @@ def quantize_gguf(
     out_dir: Path,
     imatrix: ImatrixChoice = ImatrixChoice(),
     calibration: CalibrationSpec = CalibrationSpec(),
-) -> list[Artifact]:
+) -> list[Variant]:
     """Make one GGUF per type in `out_dir`, all from one F16 conversion; nothing half-written keeps a final name."""
     wanted = list(dict.fromkeys(parse_gguf_type(name) for name in types))
     if not wanted:
@@ -85,7 +87,7 @@ def quantize_gguf(
         previous = _complete_manifest(final, source, used)
         if previous is not None:  # a rerun skips what is already complete
             log.info("%s is complete (same source and imatrix); keeping it", final)
-            artifacts.append(_artifact(source, gguf_type, final, used, calibration, previous))
+            artifacts.append(read_variant(final))
             continue
         with atomic_path(final) as tmp:
             if gguf_type.made_by_converter:
@@ -96,7 +98,7 @@ def quantize_gguf(
                 assert intermediate is not None
                 quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None)
         timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
-        artifacts.append(_finish(source, gguf_type, final, used, calibration, intermediate, timings))
+        artifacts.append(_finish(source, gguf_type, final, used, intermediate, timings))
     return artifacts
 
 
@@ -148,10 +150,9 @@ def _finish(
     gguf_type: GGUFType,
     final: Path,
     used: _Imatrix | None,
-    calibration: CalibrationSpec,
     intermediate: Path | None,
     timings: dict[str, float],
-) -> Artifact:
+) -> Variant:
     """Read the facts back from the written file, then write its manifest and Modelfile beside it."""
     facts = read_gguf_facts(final)
     manifest = {
@@ -174,41 +175,20 @@ def _finish(
         "peak_rss_bytes": peak_rss_bytes(),  # this process so far, conversion and imatrix included
     }
     _write_modelfile(final)
-    write_json_atomic(_manifest_path(final), manifest)  # last: a manifest marks the file complete
-    return _artifact(source, gguf_type, final, used, calibration, manifest)
-
-
-def _manifest_path(final: Path) -> Path:
-    return final.with_name(final.name + ".manifest.json")
+    write_manifest(final, manifest)  # last: a manifest marks the file complete
+    return read_variant(final)
 
 
 def _complete_manifest(final: Path, source: ModelSource, used: _Imatrix | None) -> dict | None:
     """The manifest of an earlier run that made `final` from the same source and imatrix, if intact."""
+    manifest = read_manifest(final)
     try:
-        manifest = json.loads(_manifest_path(final).read_text())
         same = (manifest["source"]["sha256"] == source.sha256
                 and (manifest["imatrix"] or {}).get("sha256") == (used.sha256 if used else None)
                 and manifest["facts"]["size_bytes"] == final.stat().st_size)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return manifest if same else None
-
-
-def _artifact(
-    source: ModelSource, gguf_type: GGUFType, final: Path, used: _Imatrix | None, calibration: CalibrationSpec,
-    manifest: dict,
-) -> Artifact:
-    facts = manifest["facts"]
-    spec = QuantSpec(
-        method="gguf",
-        gguf_type=gguf_type.name,
-        calibration=calibration if used and used.data.describe else None,
-        options=(("imatrix", "none" if used is None else str(used.path)),),
-    )
-    return Artifact(
-        path=final, format="gguf", name=final.stem, source=source, spec=spec, size_bytes=facts["size_bytes"],
-        n_params=facts["n_params"], bits_per_weight=facts["bits_per_weight"], manifest=manifest,
-    )
 
 
 def _write_modelfile(gguf_file: Path) -> None:
@@ -221,7 +201,7 @@ def _write_modelfile(gguf_file: Path) -> None:
 class GGUFQuantizer:
     """The `gguf` entry of the quantizer registry: one spec (one type) -> one GGUF artifact."""
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact:
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         if not spec.gguf_type:
             raise InputError("a gguf variant needs a gguf type (e.g. Q4_K_M)")
         choice = ImatrixChoice.parse(spec.option("imatrix", "auto"))

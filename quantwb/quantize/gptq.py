@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common, llmc_backend
-from quantwb.quantize.base import Artifact, QuantSpec
+from quantwb.formats.variant import Variant
+from quantwb.quantize.base import QuantSpec
 
 GPTQ_BITS = (2, 3, 4, 8)
 
@@ -29,7 +30,7 @@ class GPTQOptions(BaseModel):
 class GPTQQuantizer:
     """`run(source, spec, out_dir)` -> an HF folder that transformers and vLLM load."""
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact:
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         spec = hf_common.normalized(spec, GPTQ_BITS, default_symmetric=True)
         options = hf_common.parse_options(GPTQOptions, spec)
         if options.format == "gptq":

@@ -13,7 +13,8 @@ from unittest import mock
 
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
-from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
+from quantwb.formats.variant import Variant
+from quantwb.quantize.base import QuantSpec, Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def quantize_config(spec: QuantSpec, group_size: int, damp: float = 0.01, act_or
     )
 
 
-def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 0.01, act_order: bool = True) -> Artifact:
+def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 0.01, act_order: bool = True) -> Variant:
     """Quantize with GPTQModel and save its checkpoint (format `gptq` or `awq`) atomically."""
     stopwatch = Stopwatch()
     hf_common.check_full_precision(source)

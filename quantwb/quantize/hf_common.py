@@ -11,9 +11,11 @@ from pathlib import Path
 
 from quantwb.calibration import CalibrationSet, CalibrationSpec, build_calibration
 from quantwb.errors import InputError, QuantizationError, UnsupportedError
-from quantwb.fileio import atomic_path, write_json_atomic
+from quantwb.fileio import atomic_path
 from quantwb.models import ModelSource
-from quantwb.quantize.base import MANIFEST_NAME, Artifact, QuantSpec, Stopwatch
+from quantwb.formats.manifest import write_manifest
+from quantwb.formats.variant import Variant, read_variant
+from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.model_card import render_model_card
 from quantwb.resources_usage import peak_rss_bytes
 from quantwb.versions import library_versions
@@ -170,7 +172,7 @@ def write_variant(
     group: GroupChoice,
     save: Callable[[Path], Quantized],
     stopwatch: Stopwatch,
-) -> Artifact:
+) -> Variant:
     """Run `save(folder)` into a temporary folder, add manifest and model card, rename into place when complete.
 
     `stopwatch` started before the model loaded, so wall_time_s covers loading, calibration and saving."""
@@ -204,18 +206,8 @@ def write_variant(
         manifest["wall_time_s"] = stopwatch.seconds
         manifest["peak_rss_bytes"] = peak_rss_bytes()
         manifest["size_bytes"] = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
-        write_json_atomic(tmp / MANIFEST_NAME, manifest)
-    return Artifact(
-        path=final,
-        format="hf",
-        name=name,
-        source=source,
-        spec=effective,
-        size_bytes=manifest["size_bytes"],
-        n_params=n_params,
-        bits_per_weight=manifest["bits_per_weight"],
-        manifest=manifest,
-    )
+        write_manifest(tmp, manifest)
+    return read_variant(final)
 
 
 def backend_failure(library: str, method: str, err: Exception) -> QuantizationError:

@@ -16,13 +16,13 @@ import numpy as np
 
 from quantwb.calibration import CalibrationSpec, build_calibration
 from quantwb.errors import InputError, UnsupportedError
+from quantwb.formats.kind import GGUF_MAGIC
 
 log = logging.getLogger(__name__)
 
 # llama.cpp's imatrix tool collects only repeating-block matrices unless told --process-output.
 _COLLECTED_PREFIX = "blk."
 _SUM_SUFFIX, _COUNT_SUFFIX = ".in_sum2", ".counts"
-_GGUF_MAGIC = b"GGUF"
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def read_imatrix(path: Path) -> ImatrixData:
     except OSError as err:
         raise InputError(f"{path}: cannot read the imatrix file ({err.strerror})") from err
     try:
-        return _read_gguf(path) if magic == _GGUF_MAGIC else _read_legacy(path)
+        return _read_gguf(path) if magic == GGUF_MAGIC else _read_legacy(path)
     except (ValueError, KeyError, struct.error, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not a llama.cpp imatrix file (GGUF or legacy .dat): {err}") from err
 

@@ -11,7 +11,8 @@ from typing import Any
 from quantwb.calibration import CalibrationSet
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
-from quantwb.quantize.base import Artifact, QuantSpec, Stopwatch
+from quantwb.formats.variant import Variant
+from quantwb.quantize.base import QuantSpec, Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def quantize(
     build_recipe: RecipeBuilder,
     needs_calibration: bool = True,
     run_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-) -> Artifact:
+) -> Variant:
     """Load, calibrate and quantize with llm-compressor, then save a compressed-tensors folder atomically."""
     stopwatch = Stopwatch()
     hf_common.check_full_precision(source)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_common, llmc_backend
-from quantwb.quantize.base import Artifact, QuantSpec
+from quantwb.formats.variant import Variant
+from quantwb.quantize.base import QuantSpec
 
 RTN_BITS = (2, 3, 4, 8)
 
@@ -24,7 +25,7 @@ class RTNOptions(BaseModel):
 class RTNQuantizer:
     """`run(source, spec, out_dir)` -> a compressed-tensors HF folder, weights rounded to the nearest level."""
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Artifact:
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         spec = hf_common.normalized(spec, RTN_BITS, default_symmetric=True)
         hf_common.parse_options(RTNOptions, spec)
 

@@ -28,7 +28,7 @@ CALIBRATION = CalibrationSpec(text="wiki", samples=8, seq_len=256)
 def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
     source = resolve("smollm2-135m")
     artifacts = quantize_gguf(source, LISTED_TYPES, tmp_path_factory.mktemp("gguf"), ImatrixChoice("auto"), CALIBRATION)
-    return {artifact.spec.gguf_type: artifact for artifact in artifacts}
+    return {artifact.quant_type: artifact for artifact in artifacts}
 
 
 def test_every_listed_type_on_smollm2(made: dict) -> None:

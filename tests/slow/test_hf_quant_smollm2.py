@@ -44,7 +44,7 @@ def test_gptq_w4_loads_generates_and_beats_rtn(smollm2, out_dir: Path, kld_rtn: 
     spec = QuantSpec(method="gptq", bits=4, group_size=128, calibration=CALIBRATION)
     gptq = get_quantizer("gptq").run(smollm2, spec, out_dir)
     assert gptq.manifest["group_size"] == 64 and gptq.manifest["group_size_requested"] == 128
-    assert gptq.path.name == "smollm2-135m-gptq-w4g64" and gptq.spec.group_size == 64
+    assert gptq.path.name == "smollm2-135m-gptq-w4g64" and gptq.parameters["group_size"] == 64
     weights = json.loads((gptq.path / "config.json").read_text())["quantization_config"]["config_groups"]["group_0"]
     assert weights["weights"]["group_size"] == 64
     assert generates(gptq.path)

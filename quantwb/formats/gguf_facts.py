@@ -59,7 +59,7 @@ def read_gguf_facts(path: Path) -> GGUFFacts:
     """Read `path`'s header and tensor table; raise InputError if it is not a readable GGUF file."""
     import gguf
 
-    from quantwb.quantize.gguf_types import type_name_of_ftype
+    from quantwb.formats.gguf_types import type_name_of_ftype
 
     path = Path(path)
     header = _read_header(path)
