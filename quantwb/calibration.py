@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from quantwb import defaults
 from quantwb.errors import DataError
 from quantwb.texts import Text, load_text
 
@@ -14,10 +15,10 @@ from quantwb.texts import Text, load_text
 class CalibrationSpec:
     """Which text, how many windows of how many tokens, and the seed that picks them."""
 
-    text: str = "c4"
-    samples: int = 128
-    seq_len: int = 512
-    seed: int = 0
+    text: str = defaults.CALIBRATION_TEXT
+    samples: int = defaults.CALIBRATION_SAMPLES
+    seq_len: int = defaults.CALIBRATION_SEQ_LEN
+    seed: int = defaults.CALIBRATION_SEED
 
     def __post_init__(self) -> None:
         if self.samples < 1:

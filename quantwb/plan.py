@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.errors import InputError
 from quantwb.quantize.base import QuantSpec
@@ -30,10 +31,10 @@ class _Strict(BaseModel):
 class CalibrationPlan(_Strict):
     """Calibration text for AWQ/GPTQ and the importance matrix: which text, windows × tokens, seed."""
 
-    text: str = "wiki"
-    samples: int = Field(default=64, ge=1)
-    seq_len: int = Field(default=512, ge=8)
-    seed: int = 0
+    text: str = defaults.CALIBRATION_TEXT
+    samples: int = Field(default=defaults.CALIBRATION_SAMPLES, ge=1)
+    seq_len: int = Field(default=defaults.CALIBRATION_SEQ_LEN, ge=8)
+    seed: int = defaults.CALIBRATION_SEED
 
     def spec(self) -> CalibrationSpec:
         return CalibrationSpec(text=self.text, samples=self.samples, seq_len=self.seq_len, seed=self.seed)
@@ -80,7 +81,8 @@ class VariantPlan(_Strict):
         """The QuantSpec the quantize stage receives; None for the baseline (nothing to make)."""
         if self.method == "fp":
             return None
-        uses_calibration = self.method in ("awq", "gptq") or self.imatrix
+        # Every GGUF type gets the calibration too: under `imatrix: auto` llama.cpp may require a matrix (IQ2_XS...).
+        uses_calibration = self.method in ("awq", "gptq", "gguf")
         options = dict(self.options)
         if self.imatrix:
             options.setdefault("imatrix", "compute")  # without it the GGUF stage computes one only where llama.cpp requires it
@@ -98,8 +100,8 @@ class VariantPlan(_Strict):
 class TextEvaluation(_Strict):
     """PPL and KLD on a text, llama.cpp style: windows of `ctx` tokens, at most `chunks` of them."""
 
-    name: str = "wiki"
-    ctx: int = Field(default=512, ge=16)
+    name: str = defaults.EVAL_TEXT
+    ctx: int = Field(default=defaults.EVAL_CTX, ge=16)
     chunks: int | None = Field(default=None, ge=1)
 
 

@@ -8,6 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from quantwb import defaults
+
 
 def _variant_path(argument: str) -> Path:
     """A variant is a path; a built-in alias (e.g. the base itself, as a self-check) resolves to its folder."""
@@ -66,14 +68,14 @@ def _render_tasks(paths: list[Path]) -> None:
 @click.command("eval")
 @click.argument("variants", nargs=-1, required=True)
 @click.option("--base", required=True, help="The model the variants were made from (folder, alias or hub id).")
-@click.option("--text", default="wiki", show_default=True, help="Packaged text name (wiki, c4) or a .txt/.jsonl file.")
-@click.option("--ctx", default=512, show_default=True, type=click.IntRange(min=4), help="Window length in tokens.")
+@click.option("--text", default=defaults.EVAL_TEXT, show_default=True, help="Packaged text name (wiki, c4) or a .txt/.jsonl file.")
+@click.option("--ctx", default=defaults.EVAL_CTX, show_default=True, type=click.IntRange(min=4), help="Window length in tokens.")
 @click.option("--chunks", type=click.IntRange(min=1), help="Score only the first N windows (default: all).")
-@click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", default=defaults.RESULTS_DIR, show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the records.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
-@click.option("--gen-tokens", default=32, show_default=True, type=click.IntRange(min=0),
+@click.option("--gen-tokens", default=defaults.GEN_TOKENS, show_default=True, type=click.IntRange(min=0),
               help="Greedy tokens timed for generation speed (0: skip the measurement).")
 @click.option("--tasks", "task_names", help="lm-eval tasks, comma-separated (arc_easy,hellaswag,...; text_ppl scores --text "
               "with lm-eval's wikitext metrics); adds one evaluation=tasks record per variant.")

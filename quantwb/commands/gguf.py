@@ -8,25 +8,24 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from quantwb import defaults
+from quantwb.calibration import CalibrationSpec
+from quantwb.commands.options import calibration_options
+
 
 @click.command()
 @click.argument("model")
 @click.option("--type", "types", multiple=True, required=True, metavar="TYPE",
               help="llama.cpp file type (F16, Q8_0, Q4_K_M, IQ4_XS, ...); repeat for several.")
-@click.option("--imatrix", default="auto", show_default=True, metavar="auto|compute|none|FILE",
+@click.option("--imatrix", default=defaults.IMATRIX, show_default=True, metavar="auto|compute|none|FILE",
               help="Importance matrix: auto (only types that need one), compute (all quantized types), "
                    "none, or a llama.cpp imatrix file (GGUF or legacy .dat).")
-@click.option("--calibration", default="wiki", show_default=True, metavar="NAME|FILE",
-              help="Text the imatrix is computed on: a built-in excerpt (wiki, c4) or a text file.")
-@click.option("--samples", default=32, show_default=True, help="Calibration windows for the imatrix.")
-@click.option("--seq-len", default=512, show_default=True, help="Tokens per calibration window.")
-@click.option("--seed", default=0, show_default=True, help="Seed that picks the calibration windows.")
+@calibration_options("Text the imatrix is computed on")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder for the .gguf files, manifests and Modelfiles.")
 def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int, seed: int,
          out_dir: Path) -> None:
     """Convert MODEL to GGUF once (llama.cpp's converter) and quantize it to each --type (llama.cpp)."""
-    from quantwb.calibration import CalibrationSpec
     from quantwb.models import resolve
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 

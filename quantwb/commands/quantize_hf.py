@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
+from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
+from quantwb.commands.options import calibration_options
 
 
 def _model_and_output(command: Callable) -> Callable:
@@ -16,19 +18,6 @@ def _model_and_output(command: Callable) -> Callable:
         help="Folder in which the variant folder (named like smollm2-135m-gptq-w4g128) is written.",
     )(command)
     return click.argument("model")(command)
-
-
-def _calibration_options(command: Callable) -> Callable:
-    for option in reversed((
-        click.option("--calibration", default="c4", show_default=True,
-                     help="Calibration text: wiki, c4 (shipped), wikitext2/c4-hub/pile-10k (hub), or a .txt/.jsonl file."),
-        # Defaults match hf_common.DEFAULT_CALIBRATION, which fits the shipped c4 excerpt.
-        click.option("--samples", default=128, show_default=True, help="Number of calibration windows."),
-        click.option("--seq-len", default=256, show_default=True, help="Tokens per calibration window."),
-        click.option("--seed", default=0, show_default=True, help="Seed that picks the windows."),
-    )):
-        command = option(command)
-    return command
 
 
 def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | None, **fields) -> None:
@@ -55,9 +44,9 @@ def _scheme_options(bits_help: str) -> Callable[[Callable], Callable]:
     """--bits and --group-size, shared by every weight-only method."""
 
     def decorate(command: Callable) -> Callable:
-        command = click.option("--group-size", type=int, default=128, show_default=True,
+        command = click.option("--group-size", type=int, default=defaults.GROUP_SIZE, show_default=True,
                                help="Weights per scale group; -1 = per channel.")(command)
-        return click.option("--bits", type=int, default=4, show_default=True, help=bits_help)(command)
+        return click.option("--bits", type=int, default=defaults.WEIGHT_BITS, show_default=True, help=bits_help)(command)
 
     return decorate
 
@@ -73,7 +62,7 @@ def _format_option(classic: str, classic_help: str) -> Callable[[Callable], Call
 @_scheme_options("Weight bits (AWQ supports 4).")
 @click.option("--zero-point/--symmetric", default=True, show_default=True,
               help="Asymmetric groups with a zero point (AWQ's standard), or symmetric.")
-@_calibration_options
+@calibration_options("Calibration text")
 @_format_option("awq", "the classic AWQ GEMM format")
 def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool, calibration: str, samples: int,
         seq_len: int, seed: int, checkpoint_format: str) -> None:
@@ -89,7 +78,7 @@ def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool,
               help="Quantize columns by decreasing activation importance (no change to the checkpoint layout).")
 @click.option("--damp", type=float, default=0.01, show_default=True, help="Hessian dampening, fraction of its mean diagonal.")
 @click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
-@_calibration_options
+@calibration_options("Calibration text")
 @_format_option("gptq", "the classic GPTQ format")
 def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool, damp: float, symmetric: bool,
          calibration: str, samples: int, seq_len: int, seed: int, checkpoint_format: str) -> None:

@@ -27,6 +27,7 @@ from quantwb.evaluate.windows import WindowPlan, plan_windows
 from quantwb.models import ModelSource, resolve
 from quantwb.records import (BaselineInfo, Record, Resources, TextData, VariantInfo, environment, now_utc, read_record,
                              write_record)
+from quantwb import defaults
 from quantwb.texts import Text, load_text
 from quantwb.versions import library_versions
 
@@ -38,13 +39,13 @@ class EvalConfig:
     """What to measure and how. `tasks` (a TaskConfig) adds lm-eval task suites (records with evaluation="tasks")."""
 
     base: str
-    text: str = "wiki"
-    ctx: int = 512
+    text: str = defaults.EVAL_TEXT
+    ctx: int = defaults.EVAL_CTX
     chunks: int | None = None  # None: every whole window of the text
-    out_dir: Path = Path("results")
+    out_dir: Path = Path(defaults.RESULTS_DIR)
     threads: int | None = None  # None: all CPUs
     batch_windows: int = 2  # windows per HF forward pass (more: little faster on CPU, more memory)
-    gen_tokens: int = 32  # greedy tokens timed for generation speed
+    gen_tokens: int = defaults.GEN_TOKENS
     cache_dtype: Literal["float16", "float32"] = "float16"
     max_cache_bytes: int = 16 * 2**30
     force: bool = False  # re-measure even when an identical record exists

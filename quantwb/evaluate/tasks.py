@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from quantwb import defaults
 from quantwb.errors import EvaluationError, InputError, OfflineError, UnsupportedError
 from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.hf_load import load_causal_lm
@@ -34,7 +35,7 @@ class TaskConfig:
     limit: int | None = None  # documents per task; None = all
     num_fewshot: int | None = None  # None = the task's default (0 for every task in the pack)
     batch_size: int = 4  # HF forward batch; the GGUF class scores one sequence at a time
-    text: str = "wiki"
+    text: str = defaults.EVAL_TEXT
     max_length: int | None = None  # tokens per forward pass; None = the model's (GGUF: at most 2048)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
@@ -37,7 +38,7 @@ class ImatrixChoice:
     """auto: compute one only for types llama.cpp refuses without it; compute: for every quantized type;
     file: read a llama.cpp imatrix (GGUF or legacy .dat) for every quantized type; none: never."""
 
-    mode: Literal["auto", "compute", "file", "none"] = "auto"
+    mode: Literal["auto", "compute", "file", "none"] = defaults.IMATRIX  # type: ignore[assignment]
     path: Path | None = None
 
     @classmethod
@@ -204,5 +205,5 @@ class GGUFQuantizer:
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         if not spec.gguf_type:
             raise InputError("a gguf variant needs a gguf type (e.g. Q4_K_M)")
-        choice = ImatrixChoice.parse(spec.option("imatrix", "auto"))
+        choice = ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
         return quantize_gguf(source, [spec.gguf_type], out_dir, choice, spec.calibration or CalibrationSpec())[0]

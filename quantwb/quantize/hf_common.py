@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from quantwb import defaults
 from quantwb.calibration import CalibrationSet, CalibrationSpec, build_calibration
 from quantwb.errors import InputError, QuantizationError, UnsupportedError
 from quantwb.fileio import atomic_path
@@ -23,8 +24,6 @@ from quantwb.versions import library_versions
 log = logging.getLogger(__name__)
 
 IGNORED_MODULES = ("lm_head",)  # the output head stays in full precision, as in every AWQ/GPTQ release
-# 128 windows of 256 tokens: fits the shipped c4 excerpt (~35k tokens), so a spec without calibration works offline.
-DEFAULT_CALIBRATION = CalibrationSpec(text="c4", samples=128, seq_len=256)
 KERNEL_GROUP_SIZES = (128, 64, 32, 16)  # sizes that vLLM/Marlin/exllama kernels accept, largest first
 # Libraries that log import-time noise at WARNING (missing optional CUDA .so files, deprecations);
 # the CLI shows WARNING, so they are quietened while our backends import.
@@ -49,7 +48,7 @@ def check_bits(method: str, bits: int | None, allowed: tuple[int, ...]) -> int:
 def check_group_size(method: str, group_size: int | None) -> int:
     """-1 means one group per output channel; otherwise a positive size."""
     if group_size is None:
-        return 128
+        return defaults.GROUP_SIZE
     if group_size != -1 and group_size < 1:
         raise InputError(f"{method}: --group-size must be positive or -1 (per channel), got {group_size}")
     return group_size
@@ -123,7 +122,7 @@ def load_tokenizer(source: ModelSource):
 
 def prepare_calibration(tokenizer, spec: CalibrationSpec | None) -> CalibrationSet:
     """Token windows for calibration; raises DataError before any model loads if the text is short."""
-    return build_calibration(tokenizer, spec or DEFAULT_CALIBRATION)
+    return build_calibration(tokenizer, spec or CalibrationSpec())
 
 
 def load_model(source: ModelSource):

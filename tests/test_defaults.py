@@ -1,0 +1,51 @@
+"""Each default is defined once (quantwb.defaults): the CLI shows it, the library configs and the plan use it."""
+
+from __future__ import annotations
+
+import click
+import pytest
+
+from quantwb import defaults
+from quantwb.calibration import CalibrationSpec
+from quantwb.cli import main
+from quantwb.evaluate.pipeline import EvalConfig
+from quantwb.evaluate.tasks import TaskConfig
+from quantwb.plan import CalibrationPlan, TextEvaluation
+from quantwb.quantize.gguf import ImatrixChoice
+
+CALIBRATION = {"calibration": defaults.CALIBRATION_TEXT, "samples": defaults.CALIBRATION_SAMPLES,
+               "seq_len": defaults.CALIBRATION_SEQ_LEN, "seed": defaults.CALIBRATION_SEED}
+SCHEME = {"bits": defaults.WEIGHT_BITS, "group_size": defaults.GROUP_SIZE}
+# command -> option (Click's parameter name) -> the library default it must show
+SHOWN = {
+    "gguf": {**CALIBRATION, "imatrix": defaults.IMATRIX},
+    "awq": {**CALIBRATION, **SCHEME},
+    "gptq": {**CALIBRATION, **SCHEME},
+    "rtn": SCHEME,
+    "eval": {"text": defaults.EVAL_TEXT, "ctx": defaults.EVAL_CTX, "gen_tokens": defaults.GEN_TOKENS,
+             "out_dir": defaults.RESULTS_DIR},
+}
+
+
+@pytest.mark.parametrize("command", sorted(SHOWN))
+def test_cli_shows_the_library_defaults(command: str) -> None:
+    params = {p.name: p for p in main.get_command(click.Context(main), command).params if isinstance(p, click.Option)}
+    for name, expected in SHOWN[command].items():
+        assert params[name].show_default, (command, name)
+        assert params[name].default == expected, (command, name)
+
+
+def test_library_configs_and_plan_use_the_same_defaults() -> None:
+    spec = CalibrationSpec()
+    plan = CalibrationPlan()
+    assert (spec.text, spec.samples, spec.seq_len, spec.seed) == (plan.text, plan.samples, plan.seq_len, plan.seed) == (
+        defaults.CALIBRATION_TEXT, defaults.CALIBRATION_SAMPLES, defaults.CALIBRATION_SEQ_LEN, defaults.CALIBRATION_SEED)
+    config, text = EvalConfig(base="b"), TextEvaluation()
+    assert (config.text, config.ctx) == (text.name, text.ctx) == (defaults.EVAL_TEXT, defaults.EVAL_CTX)
+    assert TaskConfig(tasks=("arc_easy",)).text == defaults.EVAL_TEXT
+    assert ImatrixChoice().mode == defaults.IMATRIX
+
+
+def test_calibration_defaults_differ_from_the_scored_text() -> None:
+    """Calibrating on the scored tokens would flatter every calibrated method."""
+    assert defaults.CALIBRATION_TEXT != defaults.EVAL_TEXT
