@@ -16,6 +16,7 @@ from quantwb.models import ModelSource
 from quantwb.quantize import hf_common, llmc_backend
 from quantwb.formats.variant import Variant
 from quantwb.quantize.base import QuantSpec
+from quantwb.quiet import quiet_imports
 
 AWQ_BITS = (4,)  # AWQ kernels (GEMM/GEMV, Marlin) exist for 4-bit weights only
 
@@ -42,7 +43,7 @@ class AWQQuantizer:
             return gptqmodel_backend.quantize(source, spec, out_dir)
 
         def recipe(scheme, model) -> list:
-            with hf_common.quiet_imports():
+            with quiet_imports():
                 from llmcompressor.modifiers.quantization import QuantizationModifier
                 from llmcompressor.modifiers.transform.awq import AWQModifier
 
@@ -60,7 +61,7 @@ def awq_mappings(model) -> list:
 
     llm-compressor falls back to Llama-style mappings for unknown architectures; on a model without
     those layer names AWQ would silently smooth nothing, so check that every mapping finds its layers."""
-    with hf_common.quiet_imports():
+    with quiet_imports():
         from llmcompressor.modifiers.transform.awq import AWQ_MAPPING_REGISTRY, get_layer_mappings_from_model
 
     mappings = get_layer_mappings_from_model(model)

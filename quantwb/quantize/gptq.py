@@ -11,6 +11,7 @@ from quantwb.models import ModelSource
 from quantwb.quantize import hf_common, llmc_backend
 from quantwb.formats.variant import Variant
 from quantwb.quantize.base import QuantSpec
+from quantwb.quiet import quiet_imports
 
 GPTQ_BITS = (2, 3, 4, 8)
 
@@ -39,7 +40,7 @@ class GPTQQuantizer:
             return gptqmodel_backend.quantize(source, spec, out_dir, damp=options.damp, act_order=options.act_order)
 
         def recipe(scheme, model) -> list:
-            with hf_common.quiet_imports():
+            with quiet_imports():
                 from llmcompressor.modifiers.gptq import GPTQModifier
 
             return [

@@ -15,6 +15,7 @@ from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
 from quantwb.formats.variant import Variant
 from quantwb.quantize.base import QuantSpec, Stopwatch
+from quantwb.quiet import quiet_imports
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, damp: float = 
 
     def save(folder: Path) -> hf_common.Quantized:
         # GPTQModel prints its progress tables to stdout; stdout is for the command's result, so send them to stderr.
-        with _cpu_workers(), _logs_outside_cwd(), hf_common.quiet_imports(), contextlib.redirect_stdout(sys.stderr):
+        with _cpu_workers(), _logs_outside_cwd(), quiet_imports(), contextlib.redirect_stdout(sys.stderr):
             import torch
             from gptqmodel import BACKEND, GPTQModel
 

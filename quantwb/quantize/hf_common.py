@@ -18,6 +18,7 @@ from quantwb.formats.manifest import write_manifest
 from quantwb.formats.variant import Variant, read_variant
 from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.model_card import render_model_card
+from quantwb.quiet import quiet_imports
 from quantwb.resources_usage import peak_rss_bytes
 from quantwb.versions import library_versions
 
@@ -25,9 +26,6 @@ log = logging.getLogger(__name__)
 
 IGNORED_MODULES = ("lm_head",)  # the output head stays in full precision, as in every AWQ/GPTQ release
 KERNEL_GROUP_SIZES = (128, 64, 32, 16)  # sizes that vLLM/Marlin/exllama kernels accept, largest first
-# Libraries that log import-time noise at WARNING (missing optional CUDA .so files, deprecations);
-# the CLI shows WARNING, so they are quietened while our backends import.
-_NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
 
 
 @dataclass(frozen=True)
@@ -87,20 +85,6 @@ def linear_in_features(model) -> dict[str, int]:
         for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and name.split(".")[-1] not in IGNORED_MODULES
     }
-
-
-@contextlib.contextmanager
-def quiet_imports() -> Iterator[None]:
-    """Raise the level of known-noisy import loggers for the duration of a heavy import, then restore it."""
-    loggers = [logging.getLogger(name) for name in _NOISY_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def check_full_precision(source: ModelSource) -> None:

@@ -13,6 +13,7 @@ from quantwb.models import ModelSource
 from quantwb.quantize import hf_common
 from quantwb.formats.variant import Variant
 from quantwb.quantize.base import QuantSpec, Stopwatch
+from quantwb.quiet import quiet_imports
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ RecipeBuilder = Callable[[Any, Any], list]
 
 def weight_scheme(bits: int, group_size: int, symmetric: bool):
     """A weight-only integer scheme for every Linear layer: per group, or per output channel at -1."""
-    with hf_common.quiet_imports():
+    with quiet_imports():
         from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
 
     strategy = "channel" if group_size == -1 else "group"
@@ -87,7 +88,7 @@ def quantize(
     recipe = build_recipe(weight_scheme(spec.bits, group.chosen, symmetric), model)
 
     def save(folder: Path) -> hf_common.Quantized:
-        with hf_common.quiet_imports():
+        with quiet_imports():
             from llmcompressor import oneshot
         kwargs: dict[str, Any] = {}
         if calibration is not None:

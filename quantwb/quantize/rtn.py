@@ -12,6 +12,7 @@ from quantwb.models import ModelSource
 from quantwb.quantize import hf_common, llmc_backend
 from quantwb.formats.variant import Variant
 from quantwb.quantize.base import QuantSpec
+from quantwb.quiet import quiet_imports
 
 RTN_BITS = (2, 3, 4, 8)
 
@@ -30,7 +31,7 @@ class RTNQuantizer:
         hf_common.parse_options(RTNOptions, spec)
 
         def recipe(scheme, model) -> list:
-            with hf_common.quiet_imports():
+            with quiet_imports():
                 from llmcompressor.modifiers.quantization import QuantizationModifier
 
             return [QuantizationModifier(config_groups={"group_0": scheme}, ignore=list(hf_common.IGNORED_MODULES))]
