@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from quantwb.evaluate.tasks import TaskConfig, run_tasks
-from tests.tiny_model import FALLBACK_TEXT
 
 
 class _Request:
@@ -84,7 +83,10 @@ def test_rolling_and_generation_match_hf(tiny_model: Path, gguf_files: dict[str,
 
     hf_short = HFLM(pretrained=str(tiny_model), device="cpu", dtype="float32", batch_size=1, max_length=64)
     gguf_short = LlamaCppLM(pretrained=str(gguf_files["F32"]), max_length=64)
-    text = FALLBACK_TEXT * 3
+    text = (
+        "Once upon a time there was a little girl named Lily. She liked to play in the park with her dog. "
+        "One day the sun was bright and the sky was blue, and Lily ran to the big tree to find her ball. "
+    ) * 3
     n_tokens = len(hf_short.tok_encode(text))
     assert n_tokens > 2 * 64  # at least three windows
     (expected,) = hf_short.loglikelihood_rolling([_Request(text)])
