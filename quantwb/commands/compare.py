@@ -7,15 +7,25 @@ from pathlib import Path
 import click
 
 from quantwb.reports.gate import Threshold, parse_threshold
+from quantwb.reports.variants import METRICS
 
 FORMAT_NAMES = ("md", "html", "json", "csv")
+
+
+def _metrics_help() -> str:
+    """The metric names --fail-on and the JSON/CSV output know, one a line, from METRICS."""
+    width = max(map(len, METRICS))
+    lines = [f"  {name:<{width}}  {d.description}{f' ({d.unit})' if d.unit else ''}" for name, d in METRICS.items()]
+    example = "TASK.METRIC"
+    lines.append(f"  {example:<{width}}  a task score, e.g. arc_easy.acc_norm")
+    return "\b\nMetrics for --fail-on (also the JSON/CSV metric names):\n" + "\n".join(lines)
 
 
 def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(value) for value in values)
 
 
-@click.command()
+@click.command(epilog=_metrics_help())
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Output format (default: from --out's suffix, else a terminal table).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here (atomically) instead of stdout.")
@@ -31,8 +41,7 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
 
     Shows format, method, bits per weight, size, peak RAM, PPL and PPL ratio, mean and p99 KLD,
     same-top %, task scores and tokens/s; marks the Pareto-optimal variants (★: no other variant is
-    both smaller and better). Metrics for --fail-on: size_bytes, bpw, peak_rss_bytes, ppl, ppl_ratio,
-    kld_mean, kld_p99, kld_max, same_top_pct, prompt_tokens_per_s, gen_tokens_per_s, TASK.METRIC.
+    both smaller and better). The metrics --fail-on knows are listed below.
     """
     from quantwb.reports.compare import CompareOptions
     from quantwb.reports.compare import compare as build

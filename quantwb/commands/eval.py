@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from quantwb import defaults
 
@@ -24,45 +22,14 @@ def _variant_path(argument: str) -> Path:
 
 def _render(paths: list[Path]) -> None:
     from quantwb.records import read_record
+    from quantwb.reports.eval_table import eval_tables
+    from quantwb.reports.terminal import wide_console
 
-    table = Table(title="quantwb eval")
-    for column in ("variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "RSS MiB", "pp tok/s", "tg tok/s"):
-        table.add_column(column, justify="left" if column in ("variant", "type") else "right")
-    for path in paths:
-        r = read_record(path)
-        if r.evaluation != "text" or r.perplexity is None or r.kld is None:
-            continue
-        k, res = r.kld, r.resources
-        table.add_row(
-            r.variant.name, r.variant.quant_type or r.variant.method, f"{r.variant.size_bytes / 2**20:.1f}",
-            f"{r.variant.bits_per_weight:.2f}" if r.variant.bits_per_weight else "-",
-            f"{r.perplexity.ppl:.3f} ± {r.perplexity.ppl_unc:.3f}", f"{k.kld.mean:.5f} ± {k.kld.mean_unc:.5f}",
-            f"{100 * k.same_top_p:.2f} %", f"{100 * (k.delta_p.rms or 0):.2f} %",
-            f"{(res.peak_rss_eval_bytes or 0) / 2**20:.0f}",
-            f"{res.prompt_tokens_per_s:.0f}" if res.prompt_tokens_per_s else "-",
-            f"{res.gen_tokens_per_s:.1f}" if res.gen_tokens_per_s else "-",
-        )
-    console = Console()
-    (console if console.is_terminal else Console(width=160)).print(table)  # pipes and logs keep whole numbers
+    console = wide_console()
+    for table in eval_tables([read_record(path) for path in paths]):
+        console.print(table)
     for path in paths:
         click.echo(f"record: {path}")
-
-
-def _render_tasks(paths: list[Path]) -> None:
-    from quantwb.records import read_record
-
-    records = [r for r in map(read_record, paths) if r.evaluation == "tasks"]
-    if not records:
-        return
-    table = Table(title="quantwb eval: lm-eval tasks")
-    for column in ("variant", "task", "metric", "value", "± stderr"):
-        table.add_column(column, justify="right" if column in ("value", "± stderr") else "left")
-    for r in records:
-        for m in r.metrics:
-            stderr = f"{m.stderr:.4f}" if m.stderr is not None else "-"
-            table.add_row(r.variant.name, m.task, m.name, f"{m.value:.4f}", stderr)
-    console = Console()
-    (console if console.is_terminal else Console(width=160)).print(table)  # pipes and logs keep whole numbers
 
 
 @click.command("eval")
@@ -101,7 +68,6 @@ def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: 
                         gen_tokens=gen_tokens, tasks=tasks)
     paths = evaluate_variants([_variant_path(v) for v in variants], config)
     _render(paths)
-    _render_tasks(paths)
 
 
 COMMANDS = [eval_cmd]

@@ -7,14 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quantwb import models as model_lib
-
-
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+from quantwb.reports.numbers import human_bytes
 
 
 @click.command()
@@ -26,10 +19,10 @@ def models() -> None:
         table.add_column(column)
     for alias, builtin in sorted(model_lib.BUILTINS.items()):
         path, size = cached.get(alias, (None, None))
-        table.add_row(alias, str(path) if path else "no (made on first use)", _human_bytes(size) if size else "-", builtin.origin)
+        table.add_row(alias, str(path) if path else "no (made on first use)", human_bytes(size) if size else "-", builtin.origin)
     for name, (path, size) in cached.items():
         if name not in model_lib.BUILTINS:
-            table.add_row(name, str(path), _human_bytes(size), "")
+            table.add_row(name, str(path), human_bytes(size), "")
     Console().print(table)
 
 

@@ -3,8 +3,7 @@
 Syntax: `[VARIANT:]METRIC OP NUMBER`, OP one of > >= < <=. The expression states the failing
 condition: `kld_mean>0.05` fails every variant whose mean KLD exceeds 0.05. VARIANT (optional) is a
 variant name, its quant type (Q2_K, w4g64) or a glob on the name (`*gptq*`).
-METRIC is a report metric (kld_mean, kld_p99, ppl, ppl_ratio, same_top_pct, bpw, size_bytes,
-peak_rss_bytes, prompt_tokens_per_s, gen_tokens_per_s, ...) or TASK.METRIC (arc_easy.acc).
+METRIC is a key of variants.METRICS (`quantwb compare --help` lists them) or TASK.METRIC (arc_easy.acc).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from quantwb.errors import GateError, InputError
-from quantwb.reports.variants import METRICS, VariantRow
+from quantwb.reports.variants import VariantRow, known_metrics
 
 # operator symbol -> comparison; longest symbols first so '>=' is not read as '>'.
 OPERATORS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
@@ -100,11 +99,6 @@ def raise_for_breaches(breaches: tuple[Breach, ...] | list[Breach]) -> None:
     """Raise GateError (exit code 5) naming every breach, or return quietly when there is none."""
     if breaches:
         raise GateError(f"--fail-on: {len(breaches)} breach{'es' if len(breaches) > 1 else ''}: " + "; ".join(map(str, breaches)))
-
-
-def known_metrics(rows: tuple[VariantRow, ...] | list[VariantRow]) -> list[str]:
-    tasks = sorted({f"{m.task}.{m.name}" for row in rows if row.tasks for m in row.tasks.metrics})
-    return [*METRICS, *tasks]
 
 
 def _known_metric(name: str, rows: tuple[VariantRow, ...] | list[VariantRow]) -> bool:

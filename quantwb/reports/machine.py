@@ -8,12 +8,7 @@ import json
 from typing import Any
 
 from quantwb.reports.compare import Report
-from quantwb.reports.variants import METRICS, VariantRow
-
-
-def _metric_names(report: Report) -> list[str]:
-    tasks = sorted({f"{m.task}.{m.name}" for row in report.rows if row.tasks for m in row.tasks.metrics})
-    return [*METRICS, *tasks]
+from quantwb.reports.variants import METRICS, VariantRow, known_metrics
 
 
 def _row(row: VariantRow, names: list[str]) -> dict[str, Any]:
@@ -33,7 +28,7 @@ def _row(row: VariantRow, names: list[str]) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    names = _metric_names(report)
+    names = known_metrics(report.rows)
     payload = {
         "kind": "quantwb.report",
         "baselines": [b.model_dump(mode="json") for b in report.baselines],
@@ -48,7 +43,7 @@ def render_json(report: Report) -> str:
 
 
 def render_csv(report: Report) -> str:
-    names = _metric_names(report)
+    names = known_metrics(report.rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["variant", "format", "method", "quant_type", "pareto", *names])

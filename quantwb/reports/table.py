@@ -2,53 +2,26 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from quantwb.reports.compare import Report
+from quantwb.reports.numbers import MISSING, Formatter, UncFormatter, human_bytes, number, with_unc
 from quantwb.reports.variants import VariantRow
 
 PARETO_MARK = "★"
 
+Row = TypeVar("Row")
+
 
 @dataclass(frozen=True)
-class Column:
+class Column(Generic[Row]):
+    """A table column: its header, the text of its cell in a row, and whether it is right-aligned (a number)."""
+
     header: str
-    cell: Callable[[VariantRow], str]
+    cell: Callable[[Row], str]
     numeric: bool = True
-
-
-def human_bytes(n: float | None) -> str:
-    """Bytes as MiB/GiB text (binary units, as `ls -h` and llama.cpp print them)."""
-    if n is None:
-        return "–"
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def number(value: float | None, digits: int = 4) -> str:
-    """`digits` significant digits, scientific only for tiny values (KLD of near-lossless variants)."""
-    if value is None:
-        return "–"
-    if value != 0 and abs(value) < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.{digits}g}"
-
-
-def with_unc(value: float | None, unc: float | None, digits: int = 4) -> str:
-    """`value ± unc` with both rounded to the uncertainty's second significant digit."""
-    if value is None:
-        return "–"
-    if unc is None or unc <= 0 or not math.isfinite(unc):
-        return number(value, digits)
-    decimals = 1 - math.floor(math.log10(unc))
-    if decimals > 6:  # an uncertainty too small for fixed point (near-lossless variants): scientific
-        return f"{number(value, digits)} ± {unc:.1e}"
-    decimals = max(decimals, 0)
-    return f"{value:.{decimals}f} ± {unc:.{decimals}f}"
 
 
 def _variant_cell(row: VariantRow) -> str:
@@ -65,7 +38,7 @@ def _task_cell(key: str) -> Callable[[VariantRow], str]:
     def cell(row: VariantRow) -> str:
         metric = row.task_metric(key)
         if metric is None:
-            return "–"
+            return MISSING
         if metric.name.startswith(("acc", "exact_match")):  # proportions read best as percent
             stderr = None if metric.stderr is None else 100 * metric.stderr
             return with_unc(100 * metric.value, stderr, 3)
@@ -74,10 +47,14 @@ def _task_cell(key: str) -> Callable[[VariantRow], str]:
     return cell
 
 
-def _metric(name: str, fmt: Callable[[float | None], str] = number, unc: str | None = None) -> Callable[[VariantRow], str]:
-    if unc is None:
-        return lambda row: fmt(row.value(name))
-    return lambda row: with_unc(row.value(name), row.value(unc))
+def metric_cell(name: str, fmt: Formatter = number) -> Callable[[VariantRow], str]:
+    """The cell of METRICS[name] (or a `task.metric`), formatted by `fmt`."""
+    return lambda row: fmt(row.value(name))
+
+
+def metric_unc_cell(name: str, unc: str, fmt: UncFormatter = with_unc) -> Callable[[VariantRow], str]:
+    """The cell `value ± unc` of two metrics, formatted by `fmt`."""
+    return lambda row: fmt(row.value(name), row.value(unc))
 
 
 def columns(report: Report) -> list[Column]:
@@ -86,23 +63,23 @@ def columns(report: Report) -> list[Column]:
         Column("variant", _variant_cell, numeric=False),
         Column("format", lambda row: row.variant.format, numeric=False),
         Column("method", _method_cell, numeric=False),
-        Column("bpw", lambda row: number(row.value("bpw"), 3)),
-        Column("size", _metric("size_bytes", human_bytes)),
-        Column("peak RAM", _metric("peak_rss_bytes", human_bytes)),
-        Column("PPL", _metric("ppl", unc="ppl_unc")),
-        Column("PPL ratio", _metric("ppl_ratio", unc="ppl_ratio_unc")),
-        Column("KLD mean", _metric("kld_mean", unc="kld_mean_unc")),
-        Column("KLD p99", _metric("kld_p99")),
-        Column("same top %", _metric("same_top_pct", unc="same_top_pct_unc")),
+        Column("bpw", metric_cell("bpw", lambda v: number(v, 3))),
+        Column("size", metric_cell("size_bytes", human_bytes)),
+        Column("peak RAM", metric_cell("peak_rss_bytes", human_bytes)),
+        Column("PPL", metric_unc_cell("ppl", "ppl_unc")),
+        Column("PPL ratio", metric_unc_cell("ppl_ratio", "ppl_ratio_unc")),
+        Column("KLD mean", metric_unc_cell("kld_mean", "kld_mean_unc")),
+        Column("KLD p99", metric_cell("kld_p99")),
+        Column("same top %", metric_unc_cell("same_top_pct", "same_top_pct_unc")),
     ]
     tasks = [Column(f"{key.replace('.', ' ')} %" if ".acc" in key else key.replace(".", " "), _task_cell(key))
              for key in report.task_columns]
     speed = [
-        Column("prompt tok/s", _metric("prompt_tokens_per_s", lambda v: number(v, 4))),
-        Column("gen tok/s", _metric("gen_tokens_per_s", lambda v: number(v, 3))),
+        Column("prompt tok/s", metric_cell("prompt_tokens_per_s", lambda v: number(v, 4))),
+        Column("gen tok/s", metric_cell("gen_tokens_per_s", lambda v: number(v, 3))),
     ]
     chosen = [*fixed, *tasks, *speed]
-    return [col for col in chosen if not col.numeric or any(col.cell(row) != "–" for row in report.rows)]
+    return [col for col in chosen if not col.numeric or any(col.cell(row) != MISSING for row in report.rows)]
 
 
 def cells(report: Report) -> tuple[list[str], list[list[str]]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
 from rich.console import Console
 from rich.table import Table
 
@@ -9,6 +12,26 @@ from quantwb.reports.compare import Report
 from quantwb.reports.table import Column, columns, preamble
 
 _CELL_PADDING = 3  # one space each side plus the border rich draws
+PIPE_WIDTH = 160  # characters a table may use when stdout is no terminal
+
+Row = TypeVar("Row")
+
+
+def wide_console() -> Console:
+    """The terminal's console; pipes and logs get PIPE_WIDTH columns so numbers are not wrapped."""
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPE_WIDTH)
+
+
+def rich_table(title: str, cols: Sequence[Column[Row]], rows: Iterable[Row], no_wrap: bool = True,
+               style: Callable[[Row], str | None] = lambda row: None) -> Table:
+    """`rows` as a rich table: one column per Column, numbers right-aligned."""
+    table = Table(title=title)
+    for col in cols:
+        table.add_column(col.header, justify="right" if col.numeric else "left", no_wrap=no_wrap)
+    for row in rows:
+        table.add_row(*(col.cell(row) for col in cols), style=style(row))
+    return table
 
 
 def _width(col: Column, report: Report) -> int:
@@ -37,11 +60,6 @@ def print_report(report: Report, console: Console | None = None) -> None:
     groups = _column_groups(columns(report), report, console.width)
     for number, group in enumerate(groups, 1):
         title = "quantwb report" + (f" ({number}/{len(groups)})" if len(groups) > 1 else "")
-        table = Table(title=title)
-        for col in group:
-            table.add_column(col.header, justify="right" if col.numeric else "left", no_wrap=True)
-        for row in report.rows:
-            table.add_row(*(col.cell(row) for col in group), style="bold" if row.pareto else None)
-        console.print(table)
+        console.print(rich_table(title, group, report.rows, style=lambda row: "bold" if row.pareto else None))
     for breach in report.breaches:
         console.print(f"breach: {breach}", style="red", markup=False, highlight=False)

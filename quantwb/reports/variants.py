@@ -58,12 +58,20 @@ def _kld(row: VariantRow):
     return row.text.kld if row.text else None
 
 
+def _delta_p(row: VariantRow):
+    return kld.delta_p if (kld := _kld(row)) else None
+
+
 def _ppl(row: VariantRow):
     return row.text.perplexity if row.text else None
 
 
 def _resources(row: VariantRow):
     return (row.text or row.tasks).resources  # type: ignore[union-attr]
+
+
+def _text_resources(row: VariantRow):
+    return row.text.resources if row.text else None
 
 
 def _peak_rss(row: VariantRow) -> float | None:
@@ -104,6 +112,8 @@ METRICS: dict[str, MetricDef] = {
     "size_bytes": MetricDef("bytes of the weight files", "B", False, lambda r: float(r.variant.size_bytes)),
     "bpw": MetricDef("bits per weight", "bits", False, lambda r: r.variant.bits_per_weight),
     "peak_rss_bytes": MetricDef("peak resident memory while loading or evaluating", "B", False, _peak_rss),
+    "peak_rss_eval_bytes": MetricDef("peak resident memory while scoring the text", "B", False,
+                                     _opt(_text_resources, "peak_rss_eval_bytes")),
     "ppl": MetricDef("perplexity on the text", "", False, _opt(_ppl, "ppl")),
     "ppl_unc": MetricDef("uncertainty of the perplexity", "", False, _opt(_ppl, "ppl_unc")),
     "ppl_ratio": MetricDef("PPL(variant) / PPL(baseline)", "", False, _opt(_kld, "ppl_ratio")),
@@ -114,6 +124,8 @@ METRICS: dict[str, MetricDef] = {
     "kld_max": MetricDef("largest per-token KLD", "nats", False, _kld_stat("max")),
     "same_top_pct": MetricDef("tokens where both models' top-1 agree", "%", True, _opt(_kld, "same_top_p", 100.0)),
     "same_top_pct_unc": MetricDef("uncertainty of same-top", "%", False, _opt(_kld, "same_top_p_unc", 100.0)),
+    "delta_p_rms_pct": MetricDef("RMS of Δp, the change in the next token's probability", "%", False,
+                                 _opt(_delta_p, "rms", 100.0)),
     "prompt_tokens_per_s": MetricDef("prompt processing speed", "tokens/s", True, _opt(_resources, "prompt_tokens_per_s")),
     "gen_tokens_per_s": MetricDef("generation speed", "tokens/s", True, _opt(_resources, "gen_tokens_per_s")),
 }
@@ -128,6 +140,12 @@ def describe(name: str) -> str:
         return METRICS[name].description
     task, _, metric = name.partition(".")
     return f"{metric} on task {task}"
+
+
+def known_metrics(rows: tuple[VariantRow, ...] | list[VariantRow]) -> list[str]:
+    """Every metric name the rows can be asked for: the METRICS keys, then their `task.metric` keys."""
+    tasks = sorted({f"{m.task}.{m.name}" for row in rows if row.tasks for m in row.tasks.metrics})
+    return [*METRICS, *tasks]
 
 
 def higher_is_better(name: str, rows: list[VariantRow]) -> bool:

@@ -1,0 +1,93 @@
+"""Rendering from records: the eval tables' pinned formats, one byte format, help and metric names from METRICS."""
+
+from __future__ import annotations
+
+import ast
+import io
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from quantwb import records as r
+from quantwb.reports.compare import compare
+from quantwb.reports.eval_table import TASK_COLUMNS, TEXT_COLUMNS, eval_tables
+from quantwb.reports.machine import render_csv
+from quantwb.reports.numbers import fixed, human_bytes
+from quantwb.reports.variants import METRICS, VariantRow, known_metrics
+from tests.report_records import VARIANTS, tasks_record, text_record, write_all
+
+REPORTS = Path(__file__).resolve().parents[1] / "quantwb" / "reports"
+
+
+def _text_cells(record: r.Record) -> list[str]:
+    row = VariantRow(variant=record.variant, baseline=record.baseline, text=record, tasks=None, sources=())
+    return [col.cell(row) for col in TEXT_COLUMNS]
+
+
+def test_eval_text_row_keeps_its_formats() -> None:
+    q4 = text_record(VARIANTS[5])  # m-Q4_K_M: 92 MB, 4.9 bpw, PPL 21, KLD 0.04
+    assert [col.header for col in TEXT_COLUMNS] == [
+        "variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "RSS MiB", "pp tok/s", "tg tok/s"]
+    assert _text_cells(q4) == [
+        "m-Q4_K_M", "Q4_K_M", "87.7", "4.90", "21.000 ± 0.210", "0.04000 ± 0.00080", "98.00 %", "-0.60 %", "422", "1000", "50.0"]
+
+
+def test_eval_text_row_shows_unmeasured_as_dash() -> None:
+    record = text_record(VARIANTS[0]).model_copy(update={"resources": r.Resources()})
+    variant = record.variant.model_copy(update={"bits_per_weight": None, "quant_type": None})
+    cells = _text_cells(record.model_copy(update={"variant": variant}))
+    assert cells[1] == "fp" and cells[3] == "-" and cells[-3:] == ["-", "-", "-"]
+    assert fixed(2, " %")(-0.0) == "0.00 %"  # a zero Δp RMS never prints as -0.00
+
+
+def test_eval_tables_rows_and_task_scores() -> None:
+    text = [text_record(spec) for spec in VARIANTS[:2]]
+    no_kld = text_record(VARIANTS[2]).model_copy(update={"kld": None})
+    tables = eval_tables([*text, no_kld])
+    assert len(tables) == 1 and tables[0].row_count == 2  # no tasks table without tasks records; no KLD, no row
+    tables = eval_tables([*text, tasks_record(VARIANTS[1])])
+    assert [t.row_count for t in tables] == [2, 3]
+    assert [col.header for col in TASK_COLUMNS] == ["variant", "task", "metric", "value", "± stderr"]
+    console = Console(file=io.StringIO(), width=160)
+    for table in tables:
+        console.print(table)
+    out = console.file.getvalue()
+    assert "20.020 ± 0.200" in out and "0.00080 ± 0.00002" in out
+    assert "│ m-Q8_0  │ arc_easy  │ acc_norm │ 0.4600 │   0.0700 │" in out
+
+
+@pytest.mark.parametrize(("n", "text"), [(None, "–"), (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"),
+                                         (2**20 - 1, "1024.0 KiB"), (270 * 2**20, "270.0 MiB"), (5 * 2**30, "5.0 GiB")])
+def test_human_bytes(n: int | None, text: str) -> None:
+    assert human_bytes(n) == text
+
+
+def test_one_list_of_metric_names(tmp_path: Path) -> None:
+    report = compare([write_all(tmp_path)])
+    names = known_metrics(report.rows)
+    assert names[: len(METRICS)] == list(METRICS) and names[len(METRICS):] == ["arc_easy.acc", "arc_easy.acc_norm", "hellaswag.acc_norm"]
+    assert render_csv(report).splitlines()[0].split(",")[5:] == names
+    assert {"peak_rss_eval_bytes", "delta_p_rms_pct"} <= set(METRICS)  # the eval table's columns read METRICS
+
+
+def test_compare_help_lists_every_metric() -> None:
+    from quantwb.commands.compare import compare as compare_cmd
+
+    result = CliRunner().invoke(compare_cmd, ["--help"], terminal_width=120)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for name, definition in METRICS.items():
+        assert any(line.split()[:1] == [name] and definition.description in line for line in lines), name
+    assert "TASK.METRIC" in result.output
+
+
+def test_reports_never_import_evaluate_or_quantize() -> None:
+    """Records are the only interface between measuring and reporting."""
+    for path in sorted(REPORTS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for module in modules:
+                assert not module.startswith(("quantwb.evaluate", "quantwb.quantize")), f"{path.name} imports {module}"
