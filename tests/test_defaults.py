@@ -10,7 +10,7 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.cli import main
 from quantwb.evaluate.pipeline import EvalConfig
 from quantwb.evaluate.tasks import TaskConfig
-from quantwb.plan import CalibrationPlan, TextEvaluation
+from quantwb.sweep.plan import CalibrationPlan, TextEvaluation
 from quantwb.quantize.gguf import ImatrixChoice
 
 CALIBRATION = {"calibration": defaults.CALIBRATION_TEXT, "samples": defaults.CALIBRATION_SAMPLES,

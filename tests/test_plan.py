@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import InputError
-from quantwb.plan import load_plan, parse_plan
+from quantwb.sweep.plan import load_plan, parse_plan
 from quantwb.sweep import plan_matrix
 
 DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS-imatrix", "awq-w4g64", "gptq-w4g64"]
@@ -26,7 +26,8 @@ def test_default_plan() -> None:
     gptq = plan.variant("gptq-w4g64").spec(plan.calibration)
     assert (gptq.method, gptq.bits, gptq.group_size) == ("gptq", 4, 64) and 576 % gptq.group_size == 0
     q4 = plan.variant("Q4_K_M").spec(plan.calibration)
-    assert q4.calibration is None and q4.option("imatrix") is None  # no imatrix asked: the GGUF stage's default
+    # no imatrix asked: the GGUF stage's default (auto), which computes one on the plan's calibration where llama.cpp needs it
+    assert q4.calibration == plan.calibration.spec() and q4.option("imatrix") is None
     assert plan.variant("base").spec(plan.calibration) is None
     assert plan.evaluations.text.name == "wiki" and plan.evaluations.tasks.names == ("arc_easy", "hellaswag")
     assert plan.evaluations.tasks.limit is not None

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import RecordError
-from quantwb.plan import parse_plan
+from quantwb.formats.manifest import read_manifest
+from quantwb.sweep.plan import parse_plan
 from quantwb.records import read_record
 from quantwb.reports.compare import compare
 from quantwb.sweep import StepEvent, SweepOptions, run_sweep
@@ -106,3 +107,19 @@ def test_changed_evaluation_reruns_only_evaluations(sweep_runs: dict, tiny_model
     assert read_record(records / "model" / "model-rtn-w4g64.text.json").text.n_chunks == 2
     with pytest.raises(RecordError, match="different text data"):  # and compare will not mix 2- and 3-chunk numbers
         compare([records])
+
+
+def test_plan_calibration_reaches_an_automatic_imatrix(tiny_model: Path, tmp_path: Path) -> None:
+    """IQ2_XS needs an importance matrix (imatrix: auto computes one): it is computed on the plan's calibration."""
+    plan = parse_plan(f"""
+name: calib
+models: ["{tiny_model}"]
+calibration: {{text: wiki, samples: 4, seq_len: 64, seed: 3}}
+variants: [IQ2_XS]
+evaluations: {{}}
+""")
+    result = run_sweep(plan, SweepOptions(results_dir=tmp_path / "results", report=False))
+    assert _statuses(list(result.events)) == {"IQ2_XS.quantize": "done"}
+    (made,) = (tmp_path / "results" / "artifacts").rglob("*-IQ2_XS-imat.gguf")
+    calibration = read_manifest(made)["imatrix"]["calibration"]
+    assert (calibration["text_name"], calibration["samples"], calibration["seq_len"], calibration["seed"]) == ("wiki", 4, 64, 3)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import InputError
-from quantwb.sweep_steps import Step, completed_outputs, forget, mark_done, marker_path, remove_stale_partials, results_lock, step_key
+from quantwb.sweep.steps import Step, completed_outputs, forget, mark_done, marker_path, remove_stale_partials, results_lock, step_key
 
 
 def _step(key: str = "k1") -> Step:
@@ -80,3 +80,24 @@ def test_stale_partials_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     (tmp_path / "m-Q8_0.gguf").write_text("complete")
     assert len(remove_stale_partials(tmp_path)) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["m-Q8_0.gguf"]
+
+
+def test_every_file_of_quantwb_is_classified_for_the_cache_key() -> None:
+    """Each source file is measuring code (its edits rerun steps) or not, by exactly one entry; entries exist."""
+    import quantwb
+    from quantwb.sweep.steps import MEASURING_CODE, NOT_MEASURING_CODE
+
+    root = Path(quantwb.__file__).parent
+    for entry in (*MEASURING_CODE, *NOT_MEASURING_CODE):
+        assert (root / entry).exists(), f"{entry} is listed but is not in quantwb/ (moved?)"
+    for path in root.rglob("*.py"):
+        relative = path.relative_to(root)
+        owners = [e for e in (*MEASURING_CODE, *NOT_MEASURING_CODE) if relative.as_posix() == e or relative.is_relative_to(e)]
+        assert len(owners) == 1, f"{relative} is classified by {owners or 'no entry'}: add it to one list in sweep/steps.py"
+
+
+def test_measuring_code_membership() -> None:
+    from quantwb.sweep.steps import is_measuring_code
+
+    assert is_measuring_code(Path("evaluate/kld.py")) and is_measuring_code(Path("sweep/step_kinds.py"))
+    assert not is_measuring_code(Path("reports/html.py")) and not is_measuring_code(Path("sweep/run.py"))

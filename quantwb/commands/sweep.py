@@ -28,7 +28,7 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
     code) are skipped, so a second run only rewrites the report and an interrupted run resumes where it
     stopped. Writes artifacts/, records/ and report.{md,html,json} into the results folder.
     """
-    from quantwb.plan import load_plan
+    from quantwb.sweep.plan import load_plan
     from quantwb.sweep import SweepOptions, StepEvent, plan_matrix, run_sweep
 
     plan = load_plan(plan_file)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from quantwb.plan import load_plan
+from quantwb.sweep.plan import load_plan
 from quantwb.reports.compare import compare
 
 pytestmark = pytest.mark.slow

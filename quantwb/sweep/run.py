@@ -3,7 +3,7 @@
 Results tree (one folder per run, relocatable):
     artifacts/<model>/   quantized variants (GGUF files, HF folders)
     records/<model>/     one JSON record per variant and evaluation (what `quantwb compare` reads)
-    steps/<model>/       completion markers with cache keys (see sweep_steps)
+    steps/<model>/       completion markers with cache keys (see steps.py)
     report[-<model>].{md,html,json}
 Each variant is a chain quantize → text → tasks; chains are independent, so `--jobs N` runs N at once
 and a CI matrix runs one per job (`plan_matrix`), merging the records afterwards with `quantwb compare`.
@@ -11,45 +11,30 @@ and a CI matrix runs one per job (`plan_matrix`), merging the records afterwards
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
-import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from quantwb import defaults
 from quantwb.errors import InputError, QuantwbError
-from quantwb.plan import Plan, VariantPlan, model_slug
-from quantwb.sweep_steps import Step, StepKind, code_version, completed_outputs, forget, mark_done, results_lock
-
-log = logging.getLogger(__name__)
+from quantwb.sweep.plan import Plan, model_slug
+from quantwb.sweep.runner import Chain, EventSink, StepEvent, Status, run_chain
+from quantwb.sweep.steps import code_version, results_lock
 
 REPORT_FORMATS = ("md", "html", "json")
-Status = Literal["cached", "done", "failed", "skipped"]
 
 
 @dataclass(frozen=True)
 class SweepOptions:
     """Where results go and which part of the plan to run."""
 
-    results_dir: Path = Path("results")
+    results_dir: Path = Path(defaults.RESULTS_DIR)
     jobs: int = 1
     variants: tuple[str, ...] = ()  # run only these variant ids (one CI matrix job); empty: all
     models: tuple[str, ...] = ()  # run only these models; empty: all
     report: bool = True
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """What happened to one step: cached (skipped, outputs reused), done, failed or skipped (and why)."""
-
-    step: Step
-    status: Status
-    wall_s: float = 0.0
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,21 +44,6 @@ class SweepResult:
 
     def count(self, status: Status) -> int:
         return sum(event.status == status for event in self.events)
-
-
-@dataclass(frozen=True)
-class Chain:
-    """Everything a worker process needs to run one variant's steps (picklable)."""
-
-    plan: Plan
-    model: str
-    variant: VariantPlan
-    results_dir: Path
-    threads: int | None
-    code_version: str  # taken once by the parent, so every worker keys steps alike
-
-
-EventSink = Callable[[StepEvent], None]
 
 
 def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = None) -> SweepResult:
@@ -132,58 +102,6 @@ def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]
     ]
 
 
-def run_chain(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
-    """quantize → text → tasks for one variant; a failed step skips the steps that need its output."""
-    from quantwb.sweep_runners import ChainRunner
-
-    if chain.threads is not None:
-        _limit_threads(chain.threads)
-    events: list[StepEvent] = []
-
-    def record(event: StepEvent) -> None:
-        events.append(event)
-        if emit is not None:
-            emit(event)
-
-    runner = ChainRunner(chain)
-    blocked = ""
-    for kind in runner.kinds():
-        step = Step(model_slug(chain.model), chain.variant.id, kind, "")
-        if blocked:
-            record(StepEvent(step, "skipped", detail=blocked))
-            continue
-        try:
-            step = Step(step.model, step.variant, kind, runner.key(kind))
-            outputs = completed_outputs(chain.results_dir, step)
-            if outputs is not None:
-                runner.reuse(kind, outputs)
-                record(StepEvent(step, "cached"))
-                continue
-            forget(chain.results_dir, step)
-            started = time.perf_counter()
-            outputs = runner.run(kind)
-            wall_s = time.perf_counter() - started
-            mark_done(chain.results_dir, step, outputs, wall_s)
-            record(StepEvent(step, "done", wall_s))
-        except QuantwbError as err:
-            blocked = f"needs {step.label}, which failed"
-            record(StepEvent(step, "failed", detail=str(err)))
-        except Exception as err:  # a backend bug must not sink the other variants; it is reported, not hidden
-            log.error("%s failed: %s: %s", step.label, type(err).__name__, err)
-            log.debug("traceback of %s", step.label, exc_info=True)
-            blocked = f"needs {step.label}, which failed"
-            record(StepEvent(step, "failed", detail=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"))
-    return events
-
-
-def _limit_threads(threads: int) -> None:
-    """Share the cores between parallel chains: each worker's torch uses `threads`."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Path]:
     """md, html and json reports per model, from every record under its records folder."""
     from quantwb.reports.compare import compare
@@ -200,16 +118,3 @@ def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list
         for fmt in REPORT_FORMATS:
             written.append(write_report(report, fmt, results_dir / f"{stem}.{fmt}"))
     return written
-
-
-def step_kinds(variant: VariantPlan, plan: Plan) -> list[StepKind]:
-    """The steps a variant needs under this plan, in order."""
-    kinds: list[StepKind] = [] if variant.method == "fp" else ["quantize"]
-    if plan.evaluations.text:
-        kinds.append("text")
-    if plan.evaluations.tasks:
-        kinds.append("tasks")
-    return kinds
-
-
-__all__ = ["SweepOptions", "SweepResult", "StepEvent", "run_sweep", "plan_matrix", "step_kinds"]

@@ -1,0 +1,94 @@
+"""One variant's chain run in order: cached steps are reused, a failed step skips the steps that need it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from quantwb.errors import QuantwbError
+from quantwb.sweep.plan import Plan, VariantPlan, model_slug
+from quantwb.sweep.step_kinds import ChainState, chain_steps
+from quantwb.sweep.steps import Step, completed_outputs, forget, mark_done
+
+log = logging.getLogger(__name__)
+
+Status = Literal["cached", "done", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Everything a worker process needs to run one variant's steps (picklable)."""
+
+    plan: Plan
+    model: str
+    variant: VariantPlan
+    results_dir: Path
+    threads: int | None
+    code_version: str  # taken once by the parent, so every worker keys steps alike
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What happened to one step: cached (skipped, outputs reused), done, failed or skipped (and why)."""
+
+    step: Step
+    status: Status
+    wall_s: float = 0.0
+    detail: str = ""
+
+
+EventSink = Callable[[StepEvent], None]
+
+
+def run_chain(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
+    """quantize → text → tasks for one variant; returns every step's event (also passed to `emit` as it happens)."""
+    if chain.threads is not None:
+        _limit_threads(chain.threads)
+    events: list[StepEvent] = []
+
+    def record(event: StepEvent) -> None:
+        events.append(event)
+        if emit is not None:
+            emit(event)
+
+    blocked = ""
+    for runner in chain_steps(ChainState(chain)):
+        step = Step(model_slug(chain.model), chain.variant.id, runner.kind, "")
+        if blocked:
+            record(StepEvent(step, "skipped", detail=blocked))
+            continue
+        try:
+            step = Step(step.model, step.variant, step.kind, runner.key())
+            outputs = completed_outputs(chain.results_dir, step)
+            if outputs is not None:
+                runner.reuse(outputs)
+                record(StepEvent(step, "cached"))
+                continue
+            forget(chain.results_dir, step)
+            started = time.perf_counter()
+            outputs = runner.run()
+            wall_s = time.perf_counter() - started
+            mark_done(chain.results_dir, step, outputs, wall_s)
+            record(StepEvent(step, "done", wall_s))
+        except QuantwbError as err:
+            blocked = f"needs {step.label}, which failed"
+            record(StepEvent(step, "failed", detail=str(err)))
+        except Exception as err:  # a backend bug must not sink the other variants; it is reported, not hidden
+            log.error("%s failed: %s: %s", step.label, type(err).__name__, err)
+            log.debug("traceback of %s", step.label, exc_info=True)
+            blocked = f"needs {step.label}, which failed"
+            record(StepEvent(step, "failed", detail=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"))
+    return events
+
+
+def _limit_threads(threads: int) -> None:
+    """Share the cores between parallel chains: each worker process's torch uses `threads` (the worker is ours)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
