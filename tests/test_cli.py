@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-
-def quantwb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
+from tests.cli_helpers import invoke, one_error_line, quantwb
 
 
 def test_help_lists_commands() -> None:
-    result = quantwb("--help")
-    assert result.returncode == 0
+    result = invoke("--help")
+    assert result.exit_code == 0
     assert "models" in result.stdout
 
 
 def test_models_lists_builtin_alias() -> None:
-    result = quantwb("models")
-    assert result.returncode == 0, result.stderr
+    result = invoke("models")
+    assert result.exit_code == 0, result.stderr
     assert "smollm2-135m" in result.stdout
 
 
+# The errors run in a separate process: the exit code and the one stderr line are what a user's shell gets.
 def _assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
     assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and fragment in lines[0]
+    assert fragment in one_error_line(result)
     assert "Traceback" not in result.stderr
 
 

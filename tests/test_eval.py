@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+from quantwb.quantize.llama_quantize import llama_load_report
 from quantwb.records import read_record
 
 CTX, CHUNKS = 64, 12
@@ -92,6 +93,9 @@ def test_records_carry_measured_costs(tiny_records, tiny_ggufs: dict[str, Path])
     assert q8.variant.size_bytes == tiny_ggufs["Q8_0"].stat().st_size
     assert 8.4 < q8.variant.bits_per_weight < 8.6  # Q8_0 blocks: 34 bytes per 32 weights
     assert 15.9 < tiny_records["F16"].variant.bits_per_weight < 16.1
+    for name in ("Q8_0", "F16"):  # an independent count: llama.cpp's own loader ("file size = ... (X.XX BPW)")
+        loader_bpw = llama_load_report(tiny_ggufs[name]).bits_per_weight
+        assert tiny_records[name].variant.bits_per_weight == pytest.approx(loader_bpw, abs=0.005), name
     for record in tiny_records.values():
         res = record.resources
         assert 0 < res.peak_rss_load_bytes <= res.peak_rss_eval_bytes < 8 * 2**30

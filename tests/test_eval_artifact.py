@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from quantwb.errors import InputError, NotACausalLMError
 from quantwb.evaluate.artifact import inspect_artifact
 from quantwb.formats.variant import safetensors_param_count
-from quantwb.errors import InputError, NotACausalLMError
 
 
 def test_fp32_folder_facts(tiny_model: Path) -> None:
@@ -22,15 +21,30 @@ def test_fp32_folder_facts(tiny_model: Path) -> None:
     assert 31.9 < facts.bits_per_weight < 32.1  # 4 bytes per weight plus a small safetensors header
 
 
+def _write_packed_w4g128_safetensors(path: Path) -> None:
+    """One 256 x 256 linear at 4 bits packed the GPTQ way (8 weights per int32), one fp16 scale per 128-weight group,
+    written byte by byte: 8 (header length) + 248 (JSON header) + 32 x 256 x 4 (qweight) + 2 x 256 x 2 (scales) = 34,048 B."""
+    header = {
+        "model.layers.0.mlp.down_proj.qweight": {"dtype": "I32", "shape": [32, 256], "data_offsets": [0, 32_768]},
+        "model.layers.0.mlp.down_proj.scales": {"dtype": "F16", "shape": [2, 256], "data_offsets": [32_768, 33_792]},
+    }
+    text = json.dumps(header).encode().ljust(248)
+    assert len(text) == 248
+    path.write_bytes(len(text).to_bytes(8, "little") + text + bytes(33_792))
+
+
 def test_quantization_config_names_the_method(tiny_model: Path, tmp_path: Path) -> None:
     folder = tmp_path / "gptq-like"
-    shutil.copytree(tiny_model, folder)
-    config = json.loads((folder / "config.json").read_text())
+    folder.mkdir()
+    config = json.loads((tiny_model / "config.json").read_text())
     config["quantization_config"] = {"quant_method": "gptq", "bits": 4, "group_size": 128}
     (folder / "config.json").write_text(json.dumps(config))
-    facts = inspect_artifact(folder, base_n_params=1_000_000)
-    assert (facts.method, facts.quant_type, facts.n_params) == ("gptq", "w4g128", 1_000_000)
-    assert facts.bits_per_weight == pytest.approx(8 * facts.size_bytes / 1_000_000)
+    _write_packed_w4g128_safetensors(folder / "model.safetensors")
+    assert safetensors_param_count(folder) == 32 * 256 + 2 * 256  # stored (packed) elements, not logical weights
+    facts = inspect_artifact(folder, base_n_params=65_536)  # the base's 256 x 256 weights
+    assert (facts.method, facts.quant_type, facts.n_params) == ("gptq", "w4g128", 65_536)
+    assert facts.size_bytes == 34_048
+    assert facts.bits_per_weight == 4.15625  # by hand: 34,048 B x 8 = 272,384 bits over 65,536 weights
 
 
 def test_paths_that_are_not_variants(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 from quantwb.errors import GateError, InputError
 from quantwb.reports.compare import CompareOptions, compare
 from quantwb.reports.gate import parse_threshold, raise_for_breaches
+from tests.cli_helpers import one_error_line, quantwb
 from tests.report_records import write_all
-from tests.test_compare import one_error_line, quantwb
 
 
 def _breaches(results: Path, *expressions: str) -> list[str]:
@@ -66,6 +66,7 @@ def test_gate_error_names_every_breach(tmp_path: Path) -> None:
 
 
 def test_cli_gate(tmp_path: Path) -> None:
+    """In a separate process: CI gates on the process's exit code, and the report (stdout) still prints beside the error."""
     results = write_all(tmp_path / "results")
     failed = quantwb("compare", str(results), "--format", "md", "--fail-on", "kld_mean>0.01")
     assert failed.returncode == 5 and "| ★ m-Q2_K |" in failed.stdout  # the report still prints

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from gguf import GGUFReader
 
@@ -13,18 +12,15 @@ from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.models import resolve
 from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 from quantwb.quantize.gguf_convert import convert_to_gguf
-from quantwb.quantize.llama_quantize import capture_llama_log, llama_load_report, parse_load_report
+from quantwb.quantize.llama_quantize import llama_load_report
+from tests.gguf_checks import (
+    LISTED_TYPES,
+    assert_every_type_loads_generates_and_matches_llama_cpp_bpw,
+    assert_imatrix_changes_values,
+    assert_sizes_strictly_ordered,
+)
 
-LISTED_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",
-                "Q4_0", "Q4_1", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ4_XS", "IQ4_NL", "IQ3_M", "IQ3_XXS", "IQ2_XS"]
-SIZE_ORDER = ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]
 SMALL_CALIBRATION = CalibrationSpec(text="wiki", samples=4, seq_len=128)
-
-
-def tensor_bytes(path: Path, prefix: str = "blk.") -> dict[str, tuple[str, bytes]]:
-    """Block tensors by name: (ggml type, raw bytes)."""
-    return {t.name: (t.tensor_type.name, np.asarray(t.data).tobytes())
-            for t in GGUFReader(path).tensors if t.name.startswith(prefix)}
 
 
 @pytest.fixture(scope="module")
@@ -38,27 +34,6 @@ def made(source, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("gguf")
     artifacts = quantize_gguf(source, LISTED_TYPES, out, ImatrixChoice("auto"), SMALL_CALIBRATION)
     return {artifact.quant_type: artifact for artifact in artifacts}
-
-
-def assert_every_type_loads_generates_and_matches_llama_cpp_bpw(made: dict, types: list[str]) -> None:
-    import llama_cpp
-
-    assert sorted(made) == sorted(types)
-    for name, artifact in made.items():
-        facts = read_gguf_facts(artifact.path)
-        with capture_llama_log() as log:
-            llm = llama_cpp.Llama(str(artifact.path), n_ctx=64, n_threads=2, verbose=False)
-        report = parse_load_report(log.text)
-        assert facts.file_type == name
-        assert abs(facts.bits_per_weight - report.bits_per_weight) <= 0.05, (name, facts.bits_per_weight, report)
-        text = llm("Once upon a time", max_tokens=8, temperature=0.0)["choices"][0]["text"]
-        assert llm.n_tokens > 4 and text.strip(), (name, text)
-        del llm
-
-
-def assert_sizes_strictly_ordered(made: dict) -> None:
-    sizes = [made[name].size_bytes for name in SIZE_ORDER]
-    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), dict(zip(SIZE_ORDER, sizes))
 
 
 def test_every_listed_type_loads_generates_and_matches_llama_cpp_bpw(made: dict) -> None:
@@ -86,18 +61,6 @@ def test_imatrix_only_where_llama_cpp_needs_it_and_manifest_says_so(made: dict, 
     saved = plain.path.with_name(plain.path.name + ".manifest.json")
     assert saved.is_file() and plain.path.with_suffix(".Modelfile").read_text().count(f"FROM ./{plain.path.name}") == 1
     assert plain.manifest["source"]["sha256"] == plain.source_sha256 == source.sha256 and plain.manifest["wall_s"]["type_s"] > 0
-
-
-def assert_imatrix_changes_values(plain: dict, weighted: list) -> None:
-    """Most block tensors that keep their ggml type hold other values. (llama.cpp may also pick other types
-    with an imatrix, e.g. IQ4_XS keeps early ffn_down in IQ4_XS instead of Q5_K, so sizes can differ.)"""
-    for artifact in weighted:
-        before = tensor_bytes(plain[artifact.quant_type].path)
-        after = tensor_bytes(artifact.path)
-        assert before.keys() == after.keys()
-        same_type = [name for name in before if before[name][0] == after[name][0]]
-        changed = [name for name in same_type if before[name][1] != after[name][1]]
-        assert len(same_type) >= len(before) // 2 and len(changed) >= len(same_type) // 2, (artifact.quant_type, changed)
 
 
 def test_imatrix_changes_iq4_xs_and_q4_k_m(source, made: dict, tmp_path: Path) -> None:

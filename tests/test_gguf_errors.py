@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
-from quantwb.cli import main
-from quantwb.formats.gguf_types import gguf_types, parse_gguf_type
 from quantwb.errors import UnsupportedError
+from quantwb.formats.gguf_types import gguf_types, parse_gguf_type
+from tests.cli_helpers import invoke
 
 
-def run_cli(*args: str):
-    return CliRunner().invoke(main, ["gguf", *args])
+def run_cli(*args: str) -> Result:
+    return invoke("gguf", *args)
 
 
 def assert_one_line_error(result, exit_code: int, *needles: str) -> None:

@@ -6,15 +6,14 @@ import math
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from quantwb.cli import main
 from quantwb.errors import EvaluationError, UnsupportedError
 from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.tasks import TaskConfig, run_tasks
 from quantwb.records import read_record
 from quantwb.texts import load_text
-from tests.test_tasks_packs import standard_task_on_local_data
+from tests.cli_helpers import invoke
+from tests.standard_tasks import standard_task_on_local_data
 
 LIMIT = 40  # ARC-Easy questions, 4 choices each
 
@@ -92,11 +91,8 @@ def test_text_ppl_is_lm_eval_wikitext_formula(tiny_model: Path) -> None:
 
 def test_cli_writes_a_tasks_record(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "records"
-    result = CliRunner().invoke(
-        main,
-        ["eval", str(tiny_model), "--base", str(tiny_model), "--ctx", "64", "--chunks", "2", "--out", str(out),
-         "--tasks", "arc_easy", "--limit", str(LIMIT)],
-    )
+    result = invoke("eval", str(tiny_model), "--base", str(tiny_model), "--ctx", "64", "--chunks", "2", "--out", str(out),
+                    "--tasks", "arc_easy", "--limit", str(LIMIT))
     assert result.exit_code == 0, result.output
     record = read_record(out / f"{tiny_model.name}.tasks.json")
     assert record.evaluation == "tasks"
@@ -121,7 +117,7 @@ def test_cli_bad_task_is_one_line_and_writes_nothing(
     empty.mkdir()
     out = tmp_path / "records"
     options = [str(empty) if option == "EMPTY" else option for option in options]
-    result = CliRunner().invoke(main, ["eval", str(tiny_model), "--base", str(tiny_model), "--out", str(out), *options])
+    result = invoke("eval", str(tiny_model), "--base", str(tiny_model), "--out", str(out), *options)
     assert result.exit_code == 2
     assert result.output.strip().startswith(message)
     assert len(result.output.strip().splitlines()) == 1

@@ -8,39 +8,7 @@ import pytest
 
 from quantwb.errors import DataError, InputError, OfflineError
 from quantwb.evaluate import task_packs
-
-# Our pack task -> lm-eval's own YAML (under lm_eval/tasks/) that it must reproduce.
-STANDARD_YAML = {
-    "arc_easy": "arc/arc_easy.yaml",
-    "arc_challenge": "arc/arc_challenge.yaml",
-    "hellaswag": "hellaswag/hellaswag.yaml",
-    "piqa": "piqa/piqa.yaml",
-    "winogrande": "winogrande/default.yaml",
-    "boolq": "super_glue/boolq/default.yaml",
-    "lambada_openai": "lambada/lambada_openai.yaml",
-}
-
-
-def standard_task_on_local_data(name: str, ours: dict):
-    """lm-eval's standard task config, with only its dataset swapped for our local file."""
-    import lm_eval.tasks
-    from lm_eval.api.task import ConfigurableTask
-    from lm_eval.tasks._yaml_loader import load_yaml
-
-    config = load_yaml(Path(lm_eval.tasks.__file__).parent / STANDARD_YAML[name], resolve_func=True)
-    config.pop("tag", None)
-    config.update(
-        dataset_path="json",
-        dataset_name=None,
-        dataset_kwargs=ours["dataset_kwargs"],
-        training_split=None,
-        validation_split=ours.get("validation_split"),
-        test_split=ours.get("test_split"),
-    )
-    if name == "boolq":  # super_glue's boolq rows carry label 0/1; google/boolq rows carry answer true/false
-        config["process_docs"] = lambda dataset: dataset.map(lambda doc: {"label": int(doc["answer"])})
-    return ConfigurableTask(config=config)
-
+from tests.standard_tasks import STANDARD_YAML, standard_task_on_local_data
 
 PACKAGED_TASKS = ("arc_easy", "hellaswag")  # quantwb ships their rows; the others' rows are in ../shared only
 
@@ -58,7 +26,7 @@ def test_pack_renders_the_same_prompts_as_lm_eval(name: str, request: pytest.Fix
     assert ours.higher_is_better() == theirs.higher_is_better()
     docs_ours, docs_theirs = list(ours.eval_docs)[:8], list(theirs.eval_docs)[:8]
     assert len(docs_ours) == 8
-    for doc_ours, doc_theirs in zip(docs_ours, docs_theirs):
+    for doc_ours, doc_theirs in zip(docs_ours, docs_theirs, strict=True):
         assert ours.doc_to_text(doc_ours) == theirs.doc_to_text(doc_theirs)
         assert ours.doc_to_target(doc_ours) == theirs.doc_to_target(doc_theirs)
         if ours.OUTPUT_TYPE == "multiple_choice":

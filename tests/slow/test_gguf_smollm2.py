@@ -13,7 +13,7 @@ import pytest
 from quantwb.calibration import CalibrationSpec
 from quantwb.models import resolve
 from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
-from tests.test_gguf import (
+from tests.gguf_checks import (
     LISTED_TYPES,
     assert_every_type_loads_generates_and_matches_llama_cpp_bpw,
     assert_imatrix_changes_values,
