@@ -49,14 +49,37 @@ def test_classic_awq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path, 
 
 
 def test_awq_pin_memory_patch_is_scoped() -> None:
+    """On a real llm-compressor cache: inside the guard pinning is skipped where torch cannot pin (no accelerator)
+    and left alone where it can; outside and afterwards IntermediatesCache.pin_memory is the original method."""
+    import torch
     from llmcompressor.pipelines.cache import IntermediatesCache
 
     from quantwb.quantize.awq import cpu_pin_memory_guard
 
+    def cache_of_one_tensor() -> IntermediatesCache:
+        cache = IntermediatesCache.empty(1, torch.device("cpu"))
+        cache.update(0, {"hidden_states": torch.ones(4, 8)})
+        return cache
+
     original = IntermediatesCache.pin_memory
+    accelerator = torch.cuda.is_available()
+    if not accelerator:
+        with pytest.raises(RuntimeError):  # why the guard exists: a CPU-only torch refuses to pin
+            cache_of_one_tensor().pin_memory(0)
+    inside = cache_of_one_tensor()
+    stored = inside.batch_intermediates[0]["hidden_states"].value
     with cpu_pin_memory_guard():
-        pass
+        assert (IntermediatesCache.pin_memory is original) == accelerator
+        inside.pin_memory(0)  # raises on a CPU-only torch unless the patch is in place
+    held = inside.batch_intermediates[0]["hidden_states"].value
+    if accelerator:
+        assert held.is_pinned()  # the guard changes nothing where pinning speeds host-to-GPU copies
+    else:
+        assert held is stored and not held.is_pinned()  # a no-op: the stored tensor is untouched
     assert IntermediatesCache.pin_memory is original
+    if not accelerator:
+        with pytest.raises(RuntimeError):  # the original method again, so torch refuses again
+            cache_of_one_tensor().pin_memory(0)
 
 
 def test_awq_rejects_other_bits(tiny_model: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from quantwb.errors import InputError, UnsupportedError
-from quantwb.quantize import hf_common, registry
+from quantwb.quantize import groups, registry
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.model_card import render_model_card
 
@@ -32,25 +32,25 @@ def assert_clean_failure(result: subprocess.CompletedProcess, fragment: str, out
 
 
 def test_group_size_kept_when_it_divides() -> None:
-    assert hf_common.choose_group_size(128, {"a": 256, "b": 768}) == hf_common.GroupChoice(128, 128)
-    assert hf_common.choose_group_size(-1, SMOLLM2_IN_FEATURES).chosen == -1
+    assert groups.choose_group_size(128, {"a": 256, "b": 768}) == groups.GroupChoice(128, 128)
+    assert groups.choose_group_size(-1, SMOLLM2_IN_FEATURES).chosen == -1
 
 
 def test_group_size_falls_back_to_largest_divisor_for_smollm2_shapes() -> None:
-    choice = hf_common.choose_group_size(128, SMOLLM2_IN_FEATURES)
+    choice = groups.choose_group_size(128, SMOLLM2_IN_FEATURES)
     assert (choice.requested, choice.chosen) == (128, 64)  # 576 = 9 * 64; 1536 = 12 * 128
     assert "q_proj (576)" in choice.note and "used 64" in choice.note
 
 
 def test_group_size_refuses_when_no_kernel_size_divides() -> None:
     with pytest.raises(UnsupportedError, match=r"--group-size -1"):
-        hf_common.choose_group_size(128, {"odd": 200})
+        groups.choose_group_size(128, {"odd": 200})
 
 
 def test_bits_checked_per_method() -> None:
     with pytest.raises(InputError, match=r"--bits 5 is not supported \(choose 2, 3, 4, 8\)"):
-        hf_common.normalized(QuantSpec(method="gptq", bits=5), (2, 3, 4, 8), default_symmetric=True)
-    spec = hf_common.normalized(QuantSpec(method="awq", bits=4), (4,), default_symmetric=False)
+        groups.normalized(QuantSpec(method="gptq", bits=5), (2, 3, 4, 8), default_symmetric=True)
+    spec = groups.normalized(QuantSpec(method="awq", bits=4), (4,), default_symmetric=False)
     assert (spec.group_size, spec.symmetric) == (128, False)
 
 

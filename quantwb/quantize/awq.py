@@ -5,20 +5,15 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 from unittest import mock
 
 from pydantic import BaseModel, ConfigDict
 
 from quantwb.errors import UnsupportedError
-from quantwb.models import ModelSource
-from quantwb.quantize import hf_common, llmc_backend
-from quantwb.formats.variant import Variant
+from quantwb.quantize import rtn
 from quantwb.quantize.base import QuantSpec
 from quantwb.quiet import quiet_imports
-
-AWQ_BITS = (4,)  # AWQ kernels (GEMM/GEMV, Marlin) exist for 4-bit weights only
 
 
 class AWQOptions(BaseModel):
@@ -30,30 +25,19 @@ class AWQOptions(BaseModel):
     duo_scaling: bool = True  # search scales from activations and weights, as the AWQ reference does
 
 
-class AWQQuantizer:
-    """`run(source, spec, out_dir)` -> an HF folder with activation-aware scaled, 4-bit grouped weights."""
+def recipe(options: AWQOptions, scheme, model) -> list:
+    """llm-compressor modifiers: AWQ's activation-aware scaling, then round-to-nearest to `scheme`."""
+    with quiet_imports():
+        from llmcompressor.modifiers.transform.awq import AWQModifier
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
-        # Standard AWQ stores a zero point per group (asymmetric).
-        spec = hf_common.normalized(spec, AWQ_BITS, default_symmetric=False)
-        options = hf_common.parse_options(AWQOptions, spec)
-        if options.format == "awq":
-            from quantwb.quantize import gptqmodel_backend
+    return [AWQModifier(mappings=awq_mappings(model), duo_scaling=options.duo_scaling), *rtn.recipe(options, scheme, model)]
 
-            return gptqmodel_backend.quantize(source, spec, out_dir)
 
-        def recipe(scheme, model) -> list:
-            with quiet_imports():
-                from llmcompressor.modifiers.quantization import QuantizationModifier
-                from llmcompressor.modifiers.transform.awq import AWQModifier
+def gptqmodel_config(options: AWQOptions, spec: QuantSpec, group_size: int):
+    """GPTQModel's config for the classic `awq` format (GEMM kernels)."""
+    from gptqmodel.quantization.config import AWQConfig
 
-            mappings = awq_mappings(model)
-            return [
-                AWQModifier(mappings=mappings, duo_scaling=options.duo_scaling),
-                QuantizationModifier(config_groups={"group_0": scheme}, ignore=list(hf_common.IGNORED_MODULES)),
-            ]
-
-        return llmc_backend.quantize(source, spec, out_dir, recipe, run_context=cpu_pin_memory_guard)
+    return AWQConfig(bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric), offload_to_disk=False)
 
 
 def awq_mappings(model) -> list:

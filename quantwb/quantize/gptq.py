@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from quantwb.models import ModelSource
-from quantwb.quantize import hf_common, llmc_backend
-from quantwb.formats.variant import Variant
 from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.hf_load import IGNORED_MODULES
 from quantwb.quiet import quiet_imports
-
-GPTQ_BITS = (2, 3, 4, 8)
 
 
 class GPTQOptions(BaseModel):
@@ -28,28 +23,27 @@ class GPTQOptions(BaseModel):
     format: Literal["compressed-tensors", "gptq"] = "compressed-tensors"
 
 
-class GPTQQuantizer:
-    """`run(source, spec, out_dir)` -> an HF folder that transformers and vLLM load."""
+def recipe(options: GPTQOptions, scheme, model) -> list:
+    """llm-compressor modifiers: GPTQ on every Linear but the head."""
+    with quiet_imports():
+        from llmcompressor.modifiers.gptq import GPTQModifier
 
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
-        spec = hf_common.normalized(spec, GPTQ_BITS, default_symmetric=True)
-        options = hf_common.parse_options(GPTQOptions, spec)
-        if options.format == "gptq":
-            from quantwb.quantize import gptqmodel_backend
+    return [
+        GPTQModifier(
+            config_groups={"group_0": scheme},
+            ignore=list(IGNORED_MODULES),
+            dampening_frac=options.damp,
+            actorder="weight" if options.act_order else None,
+        )
+    ]
 
-            return gptqmodel_backend.quantize(source, spec, out_dir, damp=options.damp, act_order=options.act_order)
 
-        def recipe(scheme, model) -> list:
-            with quiet_imports():
-                from llmcompressor.modifiers.gptq import GPTQModifier
+def gptqmodel_config(options: GPTQOptions, spec: QuantSpec, group_size: int):
+    """GPTQModel's config for the classic `gptq` format (sym/asym, act-group-aware ordering)."""
+    from gptqmodel import QuantizeConfig
 
-            return [
-                GPTQModifier(
-                    config_groups={"group_0": scheme},
-                    ignore=list(hf_common.IGNORED_MODULES),
-                    dampening_frac=options.damp,
-                    actorder="weight" if options.act_order else None,
-                )
-            ]
-
-        return llmc_backend.quantize(source, spec, out_dir, recipe)
+    return QuantizeConfig(
+        bits=spec.bits, group_size=group_size, sym=bool(spec.symmetric), damp_percent=options.damp,
+        act_group_aware=options.act_order,
+        offload_to_disk=False,  # small models fit in memory; disk offload also writes a random temp path into config.json
+    )

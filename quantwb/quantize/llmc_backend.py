@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from quantwb.calibration import CalibrationSet
-from quantwb.models import ModelSource
-from quantwb.quantize import hf_common
 from quantwb.formats.variant import Variant
-from quantwb.quantize.base import QuantSpec, Stopwatch
+from quantwb.models import ModelSource
+from quantwb.quantize import hf_load
+from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.hf_backend import Quantized, backend_failure, prepare
+from quantwb.quantize.hf_methods import HFMethod
+from quantwb.quantize.hf_write import write_variant
 from quantwb.quiet import quiet_imports
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "compressed-tensors"
 _LOGURU_LIBRARIES = ("llmcompressor", "compressed_tensors")
-
-# (scheme, model) -> llm-compressor modifiers; each method file supplies its own.
-RecipeBuilder = Callable[[Any, Any], list]
 
 
 def weight_scheme(bits: int, group_size: int, symmetric: bool):
@@ -65,29 +67,14 @@ def calibration_dataset(calibration: CalibrationSet):
     return Dataset.from_dict({"input_ids": windows, "attention_mask": [[1] * len(w) for w in windows]})
 
 
-def quantize(
-    source: ModelSource,
-    spec: QuantSpec,
-    out_dir: Path,
-    build_recipe: RecipeBuilder,
-    needs_calibration: bool = True,
-    run_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-) -> Variant:
+def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMethod, options: BaseModel) -> Variant:
     """Load, calibrate and quantize with llm-compressor, then save a compressed-tensors folder atomically."""
-    stopwatch = Stopwatch()
-    hf_common.check_full_precision(source)
-    tokenizer = hf_common.load_tokenizer(source)
-    # Calibration text problems surface before the (slow) model load.
-    calibration = hf_common.prepare_calibration(tokenizer, spec.calibration) if needs_calibration else None
-    model = hf_common.load_model(source)
-    n_params = hf_common.logical_param_count(model)
-    group = hf_common.choose_group_size(spec.group_size, hf_common.linear_in_features(model))
-    if group.note:
-        log.warning("%s: %s", spec.method, group.note)
+    prepared = prepare(source, spec, load_model=hf_load.load_model, calibrate=method.calibrated)
+    model, calibration = prepared.model, prepared.calibration
     symmetric = bool(spec.symmetric)
-    recipe = build_recipe(weight_scheme(spec.bits, group.chosen, symmetric), model)
+    recipe = method.recipe(options, weight_scheme(spec.bits, prepared.group.chosen, symmetric), model)
 
-    def save(folder: Path) -> hf_common.Quantized:
+    def save(folder: Path) -> Quantized:
         with quiet_imports():
             from llmcompressor import oneshot
         kwargs: dict[str, Any] = {}
@@ -99,12 +86,12 @@ def quantize(
                 "shuffle_calibration_samples": False,  # quantwb already picked the windows with its seed
             }
         try:
-            with run_context(), _library_logs():
+            with method.run_context(), _library_logs():
                 oneshot(model=model, recipe=recipe, **kwargs)
         except (ValueError, RuntimeError) as err:
-            raise hf_common.backend_failure("llm-compressor", spec.method, err) from err
+            raise backend_failure("llm-compressor", spec.method, err) from err
         model.save_pretrained(folder, save_compressed=True)
-        tokenizer.save_pretrained(folder)
-        return hf_common.Quantized("llmcompressor", CHECKPOINT_FORMAT, symmetric)
+        prepared.tokenizer.save_pretrained(folder)
+        return Quantized("llmcompressor", CHECKPOINT_FORMAT, symmetric)
 
-    return hf_common.write_variant(source, spec, out_dir, calibration, n_params, group, save, stopwatch)
+    return write_variant(source, spec, out_dir, prepared, save)

@@ -7,11 +7,12 @@ import importlib
 from quantwb.errors import UnsupportedError
 from quantwb.quantize.base import Quantizer
 
-# Adding a format is one new file and one line here.
+# Adding a format is one new file and one line here (an HF weight-only method also: a row in
+# hf_methods.HF_METHODS and its three-line class in hf_quantizer).
 QUANTIZERS: dict[str, str] = {
-    "awq": "quantwb.quantize.awq:AWQQuantizer",
-    "gptq": "quantwb.quantize.gptq:GPTQQuantizer",
-    "rtn": "quantwb.quantize.rtn:RTNQuantizer",
+    "awq": "quantwb.quantize.hf_quantizer:AWQQuantizer",
+    "gptq": "quantwb.quantize.hf_quantizer:GPTQQuantizer",
+    "rtn": "quantwb.quantize.hf_quantizer:RTNQuantizer",
     "gguf": "quantwb.quantize.gguf:GGUFQuantizer",
 }
 

@@ -1,0 +1,64 @@
+"""The HF-folder methods (AWQ, GPTQ, RTN) as data: one row each, read by the quantizer and both backends."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from quantwb.errors import InputError
+from quantwb.quantize import awq, gptq, groups, rtn
+from quantwb.quantize.base import QuantSpec
+
+# (options, scheme, model) -> llm-compressor modifiers, scheme from llmc_backend.weight_scheme.
+RecipeBuilder = Callable[[Any, Any, Any], list]
+# (options, spec, group size) -> GPTQModel's quantize config for the method's classic format.
+GPTQModelConfig = Callable[[Any, QuantSpec, int], Any]
+
+
+@dataclass(frozen=True)
+class HFMethod:
+    """One weight-only method: what it accepts, and how llm-compressor and GPTQModel are told to run it."""
+
+    bits: tuple[int, ...]  # weight bits the method supports
+    default_symmetric: bool  # when the spec leaves symmetry open
+    options: type[BaseModel]  # validates `QuantSpec.options` (extra="forbid")
+    recipe: RecipeBuilder  # llm-compressor, writing compressed-tensors
+    calibrated: bool = True  # False: no calibration windows are built or passed
+    run_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # around oneshot()
+    classic_format: str | None = None  # the checkpoint format GPTQModel writes instead, when asked (`format` option)
+    gptqmodel_config: GPTQModelConfig | None = None  # GPTQModel's config for `classic_format`
+
+    def normalized(self, spec: QuantSpec) -> QuantSpec:
+        """`spec` with bits checked against this method and group size and symmetry filled in."""
+        return groups.normalized(spec, self.bits, self.default_symmetric)
+
+    def parse_options(self, spec: QuantSpec) -> BaseModel:
+        """Validate `spec.options` against the options model; one line on a bad value."""
+        try:
+            return self.options(**dict(spec.options))
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "options"
+            raise InputError(f"{spec.method}: option {where}: {first['msg']}") from err
+
+    def wants_classic(self, options: BaseModel) -> bool:
+        """Whether `options` ask for GPTQModel's classic format rather than llm-compressor's compressed-tensors."""
+        return self.classic_format is not None and getattr(options, "format", None) == self.classic_format
+
+
+HF_METHODS: dict[str, HFMethod] = {
+    # Standard AWQ stores a zero point per group (asymmetric); its kernels (GEMM/GEMV, Marlin) are 4-bit only.
+    "awq": HFMethod(
+        bits=(4,), default_symmetric=False, options=awq.AWQOptions, recipe=awq.recipe,
+        run_context=awq.cpu_pin_memory_guard, classic_format="awq", gptqmodel_config=awq.gptqmodel_config,
+    ),
+    "gptq": HFMethod(
+        bits=(2, 3, 4, 8), default_symmetric=True, options=gptq.GPTQOptions, recipe=gptq.recipe,
+        classic_format="gptq", gptqmodel_config=gptq.gptqmodel_config,
+    ),
+    "rtn": HFMethod(bits=(2, 3, 4, 8), default_symmetric=True, options=rtn.RTNOptions, recipe=rtn.recipe, calibrated=False),
+}

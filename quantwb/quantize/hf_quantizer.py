@@ -1,0 +1,43 @@
+"""The quantizers for HF folders: one class per method name, each running its row of the method table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from quantwb.formats.variant import Variant
+from quantwb.models import ModelSource
+from quantwb.quantize import gptqmodel_backend, llmc_backend
+from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.hf_methods import HF_METHODS
+
+
+class HFQuantizer:
+    """`run(source, spec, out_dir)` -> an HF folder that transformers and vLLM load, via the method's backend."""
+
+    method: ClassVar[str]
+
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        method = HF_METHODS[self.method]
+        spec = method.normalized(spec)
+        options = method.parse_options(spec)
+        backend = gptqmodel_backend if method.wants_classic(options) else llmc_backend
+        return backend.quantize(source, spec, out_dir, method, options)
+
+
+class AWQQuantizer(HFQuantizer):
+    """Activation-aware scaled, 4-bit grouped weights (compressed-tensors, or classic `awq`)."""
+
+    method = "awq"
+
+
+class GPTQQuantizer(HFQuantizer):
+    """Error-compensated grouped weights (compressed-tensors, or classic `gptq`)."""
+
+    method = "gptq"
+
+
+class RTNQuantizer(HFQuantizer):
+    """Weights rounded to the nearest level, no calibration (compressed-tensors)."""
+
+    method = "rtn"
