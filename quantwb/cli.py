@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
-import os
 import pkgutil
 import sys
 
 import click
 
+import quantwb.commands
 from quantwb import __version__
 from quantwb.errors import QuantwbError
+from quantwb.quiet import quiet_libraries
 
 
 def _discover() -> dict[str, click.Command]:
     """Every module in quantwb/commands lists its commands in `COMMANDS`; modules import only click
     and rich at top level, so a heavy backend (torch, llama.cpp, lm-eval) loads only when its command runs."""
-    import quantwb.commands as package
-
     found: dict[str, click.Command] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(quantwb.commands.__path__):
+        module = importlib.import_module(f"quantwb.commands.{info.name}")
         for command in getattr(module, "COMMANDS", ()):
             found[command.name] = command
     return found
-
 
 
 class LazyGroup(click.Group):
@@ -38,9 +37,12 @@ class LazyGroup(click.Group):
         return _discover().get(name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        """Run the command with the libraries quiet (unless -v/--debug), restoring the process's settings after."""
         debug = bool(ctx.params.get("debug"))
+        quiet = contextlib.nullcontext() if debug or ctx.params.get("verbose") else quiet_libraries()
         try:
-            return super().invoke(ctx)
+            with quiet:
+                return super().invoke(ctx)
         except QuantwbError as err:
             if debug:
                 raise
@@ -60,11 +62,6 @@ class LazyGroup(click.Group):
 def main(debug: bool, verbose: bool) -> None:
     """Make AWQ, GPTQ and GGUF variants of a causal LM and measure what each precision costs and loses."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    if not (debug or verbose):
-        # The libraries underneath print their own progress bars and advice; quantwb shows its own progress.
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

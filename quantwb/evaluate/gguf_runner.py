@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-import functools
 import time
 from pathlib import Path
 
@@ -11,25 +11,18 @@ import numpy as np
 
 from quantwb.errors import EvaluationError, InputError
 from quantwb.evaluate.runners import ForwardClock, RunnerOptions
+from quantwb.llama_log import discard, llama_log_to
 
 
 def load_llama(path: Path, **params):
-    """llama_cpp.Llama with llama.cpp's own logging silenced; a file it cannot load is an InputError."""
+    """llama_cpp.Llama, loaded with llama.cpp's own logging silenced; a file it cannot load is an InputError."""
     import llama_cpp
 
-    llama_cpp.llama_log_set(_discard_log(), ctypes.c_void_p(0))
-    try:
-        return llama_cpp.Llama(str(path), verbose=False, **params)
-    except (ValueError, RuntimeError) as err:
-        raise InputError(f"{path}: llama.cpp cannot load this GGUF ({err})") from err
-
-
-@functools.cache
-def _discard_log():
-    """One C callback that drops llama.cpp log lines (cached: C must keep a live reference to it)."""
-    import llama_cpp
-
-    return llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+    with llama_log_to(discard):
+        try:
+            return llama_cpp.Llama(str(path), verbose=False, **params)
+        except (ValueError, RuntimeError) as err:
+            raise InputError(f"{path}: llama.cpp cannot load this GGUF ({err})") from err
 
 
 class GGUFRunner:
@@ -39,11 +32,14 @@ class GGUFRunner:
         import llama_cpp
 
         self._lib = llama_cpp
-        # flash_attn: what llama-perplexity uses by default on CPU (25 % faster windows here)
-        self.llm = load_llama(
-            path, n_ctx=options.ctx, n_batch=options.ctx, n_ubatch=min(options.ctx, 512),
-            n_threads=options.threads, n_threads_batch=options.threads, logits_all=False, flash_attn=True,
-        )
+        with contextlib.ExitStack() as scope:  # llama.cpp's log silenced while this runner lives, restored by close()
+            scope.enter_context(llama_log_to(discard))
+            # flash_attn: what llama-perplexity uses by default on CPU (25 % faster windows here)
+            self.llm = load_llama(
+                path, n_ctx=options.ctx, n_batch=options.ctx, n_ubatch=min(options.ctx, 512),
+                n_threads=options.threads, n_threads_batch=options.threads, logits_all=False, flash_attn=True,
+            )
+            self._log_scope = scope.pop_all()
         self.vocab_size = self.llm.n_vocab()
         self._ctx = self.llm.ctx
         self._batch = llama_cpp.llama_batch_init(options.ctx, 0, 1)
@@ -73,19 +69,16 @@ class GGUFRunner:
         return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(rows, self.vocab_size))
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
-        ctx = windows.shape[1]
+        """One window per call (batch_windows = 1): its logits are llama.cpp's buffer, which the next decode reuses."""
+        (window,) = windows
+        ctx = len(window)
         positions = np.arange(ctx)
-        want = (positions >= first) & (positions < ctx - 1)
-        out = []
-        for window in windows:
-            self._clear()
-            self.clock.start()
-            rows = self._decode(window, 0, want)
-            self._lib.llama_synchronize(self._ctx)
-            self.clock.stop(ctx)
-            out.append(self._logits(rows))
-        # one window (the pass's usual call): hand out the buffer itself; several: they must be copied out
-        return out[0] if len(out) == 1 else np.concatenate(out)
+        self._clear()
+        self.clock.start()
+        rows = self._decode(window, 0, (positions >= first) & (positions < ctx - 1))
+        self._lib.llama_synchronize(self._ctx)
+        self.clock.stop(ctx)
+        return self._logits(rows)
 
     def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:
         self._clear()
@@ -104,3 +97,4 @@ class GGUFRunner:
             self._lib.llama_batch_free(self._batch)
             self._batch = None
         self.llm.close()
+        self._log_scope.close()

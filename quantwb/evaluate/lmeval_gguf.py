@@ -4,6 +4,7 @@ lm-eval's own `gguf` backend talks to a llama.cpp server and mis-reads logprobs 
 #1437). This class asks llama.cpp for the logits of every position instead and scores continuations
 exactly as lm-eval's HF class does: continuation tokens = tokens(context + continuation) minus
 tokens(context), empty contexts conditioned on BOS (else EOS), long inputs truncated from the left.
+Being lm-eval's model class, this module is imported only when lm-eval runs (tasks.py): lm_eval at its top.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lm_eval import utils as lm_utils
-from lm_eval.api.model import TemplateLM
-from lm_eval.api.registry import register_model
+from lm_eval import utils as lm_utils  # noqa: TID253
+from lm_eval.api.model import TemplateLM  # noqa: TID253
+from lm_eval.api.registry import register_model  # noqa: TID253
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class LlamaCppLM(TemplateLM):
         llm = self.llm
         cached = llm.input_ids[: llm.n_tokens].tolist()
         keep = 0
-        for old, new in zip(cached, tokens[:-1]):  # always evaluate at least the last token
+        for old, new in zip(cached, tokens[:-1], strict=False):  # always evaluate at least the last token
             if old != new:
                 break
             keep += 1
@@ -121,7 +122,8 @@ class LlamaCppLM(TemplateLM):
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         """Log-likelihood of whole texts in disjoint windows of max_length tokens (lm-eval's HF scheme)."""
         totals = []
-        for (string,) in tqdm([request.args for request in requests], desc="Rolling loglikelihood (llama.cpp)", disable=disable_tqdm):
+        texts = [request.args for request in requests]
+        for (string,) in tqdm(texts, desc="Rolling loglikelihood (llama.cpp)", disable=disable_tqdm):
             windows = map(
                 lm_utils.make_disjoint_window,
                 lm_utils.get_rolling_token_windows(

@@ -6,7 +6,6 @@ One forward pass per window yields everything: NLL (PPL), KLD, Δp and top-1 aga
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,17 +13,24 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from quantwb.evaluate import kld
 from quantwb.evaluate.base_cache import CacheReader, CacheWriter
+from quantwb.evaluate.memory import process_peak_rss_bytes
 from quantwb.evaluate.runners import Runner, RunnerOptions, open_runner
+from quantwb.evaluate.tokens import TokenizerMismatchError
 from quantwb.evaluate.windows import WindowPlan, batches, window_inputs, window_targets
 from quantwb.fileio import atomic_path
-from quantwb.evaluate.memory import process_peak_rss_bytes
+from quantwb.quiet import quiet_libraries
 
 log = logging.getLogger(__name__)
 
 MATH_ROWS = 64  # positions per block of vocab-wide math: bounds the float32 temporaries to a few MB each
+# Each pass runs in a fresh (spawned) interpreter, kept quiet whatever the CLI's -v says: the libraries'
+# bars and advice, and tokenizers' warning about parallelism.
+_CHILD_ENV = {"TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass(frozen=True)
@@ -62,22 +68,9 @@ class VariantPassResult:
 
 
 def _progress(description: str, total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=Console(stderr=True), transient=True)
     return progress, progress.add_task(description, total=total)
-
-
-def _quiet_native_logs() -> None:
-    """The child is a fresh interpreter: keep import-time chatter of unrelated libraries off the terminal."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # loaders' own bars; rich shows ours
-    for name in ("torchao", "torch.utils._pytree"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _scored_windows(runner: Runner, tokens: np.ndarray, plan: WindowPlan, label: str
@@ -105,52 +98,50 @@ def _math_pool(threads: int) -> ThreadPoolExecutor:
 
 def run_base_pass(job: BasePassJob) -> None:
     """Score the base on every window and write the cache folder atomically."""
-    _quiet_native_logs()
-    runner = open_runner("hf", job.base_path, job.options)
-    plan = job.plan
-    store = np.dtype(job.dtype).type
-    with atomic_path(job.cache_dir) as tmp, _math_pool(job.options.threads) as pool:
-        writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype)
-        try:
-            for _, logits, targets in _scored_windows(runner, job.tokens, plan, "base pass"):
-                def rows(block: slice, logits=logits, targets=targets) -> kld.BaseRows:
-                    return kld.base_rows(kld.logit_parts(logits[block], targets[block]), store)
+    with quiet_libraries(_CHILD_ENV):
+        runner = open_runner("hf", job.base_path, job.options)
+        plan = job.plan
+        store = np.dtype(job.dtype).type
+        with atomic_path(job.cache_dir) as tmp, _math_pool(job.options.threads) as pool:
+            writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype)
+            try:
+                for _, logits, targets in _scored_windows(runner, job.tokens, plan, "base pass"):
+                    def rows(block: slice, logits=logits, targets=targets) -> kld.BaseRows:
+                        return kld.base_rows(kld.logit_parts(logits[block], targets[block]), store)
 
-                for block_rows in pool.map(rows, _row_blocks(len(targets))):
-                    writer.append(block_rows)
-            writer.finish({**job.meta, "vocab": runner.vocab_size}, job.token_strings)
-        finally:
-            writer.close()
-    runner.close()
+                    for block_rows in pool.map(rows, _row_blocks(len(targets))):
+                        writer.append(block_rows)
+                writer.finish({**job.meta, "vocab": runner.vocab_size}, job.token_strings)
+            finally:
+                writer.close()
+        runner.close()
 
 
 def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
     """Load the variant, score every cached window, then time greedy generation."""
-    _quiet_native_logs()
-    cache = CacheReader(job.cache_dir)
-    runner = open_runner(job.format, job.path, job.options)
-    rss_load = process_peak_rss_bytes()
-    if runner.vocab_size != cache.vocab:
-        from quantwb.evaluate.tokens import TokenizerMismatchError
+    with quiet_libraries(_CHILD_ENV):
+        cache = CacheReader(job.cache_dir)
+        runner = open_runner(job.format, job.path, job.options)
+        rss_load = process_peak_rss_bytes()
+        if runner.vocab_size != cache.vocab:
+            raise TokenizerMismatchError(f"{job.path}: vocabulary of {runner.vocab_size} tokens, the base has {cache.vocab}")
+        plan = cache.plan
+        parts_list: list[kld.PositionStats] = []
+        with _math_pool(job.options.threads) as pool:
+            for offset, logits, targets in _scored_windows(runner, cache.tokens, plan, job.label):
+                base = cache.rows(offset, len(targets))
 
-        raise TokenizerMismatchError(f"{job.path}: vocabulary of {runner.vocab_size} tokens, the base has {cache.vocab}")
-    plan = cache.plan
-    parts_list: list[kld.PositionStats] = []
-    with _math_pool(job.options.threads) as pool:
-        for offset, logits, targets in _scored_windows(runner, cache.tokens, plan, job.label):
-            base = cache.rows(offset, len(targets))
+                def stats(block: slice, logits=logits, targets=targets, base=base) -> kld.PositionStats:
+                    return kld.position_stats(base.take(block), kld.logit_parts(logits[block], targets[block]))
 
-            def stats(block: slice, logits=logits, targets=targets, base=base) -> kld.PositionStats:
-                return kld.position_stats(base.take(block), kld.logit_parts(logits[block], targets[block]))
-
-            parts_list += pool.map(stats, _row_blocks(len(targets)))
-    n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
-    prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]
-    gen_speed = runner.generation_tokens_per_s(prompt_ids, n_new) if n_new > 0 else None
-    rss_eval = process_peak_rss_bytes()
-    cache.close()
-    runner.close()
-    return VariantPassResult(
-        stats=kld.PositionStats.concat(parts_list), vocab_size=runner.vocab_size, peak_rss_load_bytes=rss_load,
-        peak_rss_eval_bytes=rss_eval, prompt_tokens_per_s=runner.clock.tokens_per_s, gen_tokens_per_s=gen_speed,
-    )
+                parts_list += pool.map(stats, _row_blocks(len(targets)))
+        n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
+        prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]
+        gen_speed = runner.generation_tokens_per_s(prompt_ids, n_new) if n_new > 0 else None
+        rss_eval = process_peak_rss_bytes()
+        cache.close()
+        runner.close()
+        return VariantPassResult(
+            stats=kld.PositionStats.concat(parts_list), vocab_size=runner.vocab_size, peak_rss_load_bytes=rss_load,
+            peak_rss_eval_bytes=rss_eval, prompt_tokens_per_s=runner.clock.tokens_per_s, gen_tokens_per_s=gen_speed,
+        )

@@ -6,18 +6,15 @@ so metadata (tokenizer, chat template) does not count; `file_bits_per_weight` co
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import os
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from quantwb.errors import InputError
+from quantwb.formats.gguf_types import type_name_of_ftype
+from quantwb.llama_log import llama_log_to
 
 
 @dataclass(frozen=True)
@@ -58,8 +55,6 @@ class GGUFFacts:
 def read_gguf_facts(path: Path) -> GGUFFacts:
     """Read `path`'s header and tensor table; raise InputError if it is not a readable GGUF file."""
     import gguf
-
-    from quantwb.formats.gguf_types import type_name_of_ftype
 
     path = Path(path)
     header = _read_header(path)
@@ -108,10 +103,12 @@ def _read_header(path: Path) -> _Header:
     lib = _ggml_base()
     if not path.is_file():
         raise InputError(f"{path}: no such GGUF file")
-    with _stderr_captured() as captured:
+    said: list[str] = []  # the reader logs its complaints through ggml's logger: kept for one line from quantwb
+    with llama_log_to(lambda level, text: said.append(text), ggml=lib):
         ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
     if not ctx:
-        detail = f": {captured[-1].split(': ', 1)[-1]}" if captured else ""
+        lines = [line.strip() for line in "".join(said).splitlines() if line.strip()]
+        detail = f": {lines[-1].split(': ', 1)[-1]}" if lines else ""
         raise InputError(f"{path}: not a readable GGUF file (llama.cpp's GGUF reader rejected it{detail})")
     try:
         tensors = [(lib.gguf_get_tensor_type(ctx, i), lib.gguf_get_tensor_size(ctx, i))
@@ -127,31 +124,15 @@ def _read_header(path: Path) -> _Header:
     return _Header(tensors, file_type, architecture)
 
 
-@contextlib.contextmanager
-def _stderr_captured() -> Iterator[list[str]]:
-    """Route file descriptor 2 into a temporary file and yield the list its lines land in afterwards:
-    ggml's reader writes its complaints straight to stderr (not through llama_log_set), and a user must
-    see one line from quantwb, not ggml's trace."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    lines: list[str] = []
-    with tempfile.TemporaryFile(mode="w+") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            lines.extend(line.strip() for line in sink if line.strip())
-
-
 _GGUF_UINT32, _GGUF_STRING = 4, 8  # enum gguf_type in ggml's gguf.h
 
 
 @cache
 def _ggml_base() -> ctypes.CDLL:
-    """llama-cpp-python's own libggml-base, with the gguf_* signatures declared."""
+    """llama-cpp-python's libggml-base.so, with the gguf_* and ggml_log_* signatures declared.
+
+    The wheel ships it as a copy (not a link) of the libggml-base.so.0 that libllama uses: its logger is its own.
+    """
     import llama_cpp
 
     lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
@@ -165,6 +146,8 @@ def _ggml_base() -> ctypes.CDLL:
         "gguf_get_kv_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_get_val_u32": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_get_val_str": (ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
+        "ggml_log_get": (None, [ctypes.POINTER(llama_cpp.llama_log_callback), ctypes.POINTER(ctypes.c_void_p)]),
+        "ggml_log_set": (None, [llama_cpp.llama_log_callback, ctypes.c_void_p]),
     }
     for name, (restype, argtypes) in signatures.items():
         function = getattr(lib, name)

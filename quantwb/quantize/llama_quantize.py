@@ -7,7 +7,6 @@ import ctypes
 import logging
 import os
 import re
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from quantwb.errors import QuantizationError
+from quantwb.llama_log import llama_log_to
 
 log = logging.getLogger(__name__)
 
 # llama.cpp prints this (dry run) when a file type has tensors it refuses to quantize without an imatrix.
 _NEEDS_IMATRIX_MARK = "require an imatrix"
-_LOG_LOCK = threading.Lock()  # llama_log_set is process-global: one capture at a time
 
 
 class LlamaLog:
@@ -36,22 +35,10 @@ class LlamaLog:
 
 @contextlib.contextmanager
 def capture_llama_log() -> Iterator[LlamaLog]:
-    """Route llama.cpp/ggml log lines into a `LlamaLog` for the block; restore llama-cpp-python's logger after."""
-    import llama_cpp
-    from llama_cpp import _logger
-
+    """Route llama.cpp/ggml log lines into a `LlamaLog` for the block; the previous callback is restored after."""
     captured = LlamaLog()
-
-    @llama_cpp.llama_log_callback
-    def _collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        captured.parts.append(text.decode("utf-8", errors="replace"))
-
-    with _LOG_LOCK:
-        llama_cpp.llama_log_set(_collect, ctypes.c_void_p(0))
-        try:
-            yield captured
-        finally:
-            llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+    with llama_log_to(lambda level, text: captured.parts.append(text)):
+        yield captured
 
 
 def _imatrix_array(entries: Mapping[str, np.ndarray]):
@@ -60,7 +47,7 @@ def _imatrix_array(entries: Mapping[str, np.ndarray]):
 
     buffers = [(name.encode(), np.ascontiguousarray(values, dtype=np.float32)) for name, values in entries.items()]
     array = (llama_cpp.llama_model_imatrix_data * (len(buffers) + 1))()
-    for slot, (name, values) in zip(array, buffers):
+    for slot, (name, values) in zip(array, buffers, strict=False):
         slot.name = name
         slot.data = values.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
         slot.size = values.size
