@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from quantwb.fileio import sha256_file
-from quantwb.models import resolve
 from quantwb.formats.manifest import MANIFEST_NAME
+from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.registry import get_quantizer
-from tests.quantize_hf_checks import FAST_CALIBRATION, generates, mean_kld_nats
+from tests.quantize_hf_checks import FAST_CALIBRATION, generates, layer_output_error, mean_kld_nats
 
 GPTQ_SPEC = QuantSpec(method="gptq", bits=4, group_size=128, calibration=FAST_CALIBRATION)
 
@@ -78,5 +78,10 @@ def test_classic_gptq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path)
     assert variant.manifest["backend"] == "gptqmodel" and variant.manifest["checkpoint_format"] == "gptq"
     assert generates(variant.path)
     kld = mean_kld_nats(tiny_model, variant.path)
-    print("tiny GPTQ (gptq format) KLD nats:", kld)
-    assert 1e-5 < kld < 0.002, kld
+    error = layer_output_error(tiny_model, variant.path)
+    print("tiny GPTQ (gptq format) KLD nats:", kld, "q_proj output error:", error)
+    # GPTQModel's GPTQ leaves the tiny model's outputs closer than 1e-5 nats (3.2e-6 measured with the
+    # stack pinned in pyproject.toml), so that the KLD alone cannot show the weights were quantized: the
+    # layer's own output error does (11-15 % measured for 4-bit groups of 128).
+    assert 0 < kld < 0.002, kld
+    assert 0.02 < error < 0.5, error
