@@ -1,7 +1,7 @@
 # The two commands the README promises: `make demo` (install + main job), `make test` (install + tests).
 PYTHON ?= python3
 
-.PHONY: install demo test test-fast test-slow report
+.PHONY: install demo test test-fast test-slow lint report
 
 install:
 	PYTHON=$(PYTHON) ./scripts/install.sh
@@ -10,8 +10,13 @@ demo: install
 	quantwb sweep
 
 # Fast tests (tiny model) plus the slow SmolLM2 tests marked `ci`; `test-slow` runs every slow test.
-test: install
+test: install lint
 	$(PYTHON) -m pytest -q -m "not slow or ci"
+
+# The guard rails: ruff's rule set and the import layers (pyproject.toml), so an arrow pointing back up fails.
+lint:
+	$(PYTHON) -m ruff check quantwb tests bench scripts
+	$(PYTHON) -c "from importlinter.cli import lint_imports_command; lint_imports_command()"
 
 test-fast:
 	$(PYTHON) -m pytest -q

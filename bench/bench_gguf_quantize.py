@@ -36,10 +36,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
+    from quantwb.formats.gguf_types import parse_gguf_type
     from quantwb.models import resolve
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
     from quantwb.quantize.gguf_convert import convert_to_gguf
-    from quantwb.formats.gguf_types import parse_gguf_type
 
     source = resolve(args.model)
     f16 = convert_to_gguf(source, "F16")  # warm the cache: both sides start from this file

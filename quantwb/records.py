@@ -6,8 +6,9 @@ Records are the only interface between `quantwb eval` and `quantwb compare`.
 from __future__ import annotations
 
 import json
+import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,12 +135,10 @@ class Record(_Strict):
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def environment() -> dict[str, str]:
-    import os
-
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": str(os.cpu_count())}
 
 

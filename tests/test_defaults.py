@@ -10,8 +10,8 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.cli import main
 from quantwb.evaluate.pipeline import EvalConfig
 from quantwb.evaluate.tasks import TaskConfig
-from quantwb.sweep.plan import CalibrationPlan, TextEvaluation
 from quantwb.quantize.gguf import ImatrixChoice
+from quantwb.sweep.plan import CalibrationPlan, TextEvaluation
 
 CALIBRATION = {"calibration": defaults.CALIBRATION_TEXT, "samples": defaults.CALIBRATION_SAMPLES,
                "seq_len": defaults.CALIBRATION_SEQ_LEN, "seed": defaults.CALIBRATION_SEED}

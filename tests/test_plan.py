@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from quantwb.errors import InputError
-from quantwb.sweep.plan import load_plan, parse_plan
 from quantwb.sweep import plan_matrix
+from quantwb.sweep.plan import load_plan, parse_plan
+from tests.cli_helpers import invoke, one_error_line, quantwb
 
 DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS-imatrix", "awq-w4g64", "gptq-w4g64"]
 
@@ -42,8 +41,8 @@ def test_matrix_one_job_per_variant() -> None:
 def test_cli_matrix(tmp_path: Path) -> None:
     plan = tmp_path / "p.yaml"
     plan.write_text("models: [a, b]\nvariants: [Q8_0, {method: rtn, bits: 4, group_size: 128}]\n")
-    result = subprocess.run([sys.executable, "-m", "quantwb.cli", "sweep", str(plan), "--matrix"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    result = invoke("sweep", str(plan), "--matrix")
+    assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["include"] == [
         {"model": "a", "variant": "Q8_0"}, {"model": "a", "variant": "rtn-w4g128"},
         {"model": "b", "variant": "Q8_0"}, {"model": "b", "variant": "rtn-w4g128"},
@@ -78,6 +77,5 @@ def test_cli_bad_plan_one_line(tmp_path: Path) -> None:
     for args, message in ((["sweep", str(plan)], "a gptq variant needs `bits`"),
                           (["sweep", str(tmp_path / "missing.yaml")], "cannot read the plan"),
                           (["sweep", "--variant", "Q9"], "no variant 'Q9' in plan default")):
-        result = subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+        result = quantwb(*args)
+        assert result.returncode == 2 and message in one_error_line(result), result.stderr

@@ -10,10 +10,11 @@ import pytest
 
 from quantwb.errors import RecordError
 from quantwb.formats.manifest import read_manifest
-from quantwb.sweep.plan import parse_plan
 from quantwb.records import read_record
 from quantwb.reports.compare import compare
 from quantwb.sweep import StepEvent, SweepOptions, run_sweep
+from quantwb.sweep.plan import parse_plan
+
 
 def _plan(model: Path, chunks: int = 3) -> str:
     return f"""

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import InputError
-from quantwb.sweep.steps import Step, completed_outputs, forget, mark_done, marker_path, remove_stale_partials, results_lock, step_key
+from quantwb.sweep.steps import (
+    Step,
+    completed_outputs,
+    forget,
+    mark_done,
+    marker_path,
+    remove_stale_partials,
+    results_lock,
+    step_key,
+)
 
 
 def _step(key: str = "k1") -> Step:

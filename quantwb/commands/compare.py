@@ -6,7 +6,11 @@ from pathlib import Path
 
 import click
 
-from quantwb.reports.gate import Threshold, parse_threshold
+from quantwb.reports.compare import CompareOptions
+from quantwb.reports.compare import compare as build
+from quantwb.reports.gate import Threshold, parse_threshold, raise_for_breaches
+from quantwb.reports.render import format_for, render, write_report
+from quantwb.reports.terminal import print_report
 from quantwb.reports.variants import METRICS
 
 FORMAT_NAMES = ("md", "html", "json", "csv")
@@ -30,7 +34,8 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Output format (default: from --out's suffix, else a terminal table).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here (atomically) instead of stdout.")
 @click.option("--baseline", metavar="NAME", help="Use only records measured against this baseline (name or sha256 prefix).")
-@click.option("--allow-mixed-baselines", is_flag=True, help="Put records with different baselines in one report (KLD/PPL ratios then do not compare).")
+@click.option("--allow-mixed-baselines", is_flag=True,
+              help="Put records with different baselines in one report (KLD/PPL ratios then do not compare).")
 @click.option("--fail-on", "thresholds", multiple=True, metavar="EXPR", callback=_thresholds,
               help="Exit 5 if [VARIANT:]METRIC OP NUMBER holds for any variant, e.g. 'kld_mean>0.05', "
                    "'Q2_K:ppl_ratio>1.5', 'arc_easy.acc<0.4', '*gptq*:kld_p99>1'. OP: > >= < <=. "
@@ -43,10 +48,6 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
     same-top %, task scores and tokens/s; marks the Pareto-optimal variants (★: no other variant is
     both smaller and better). The metrics --fail-on knows are listed below.
     """
-    from quantwb.reports.compare import CompareOptions
-    from quantwb.reports.compare import compare as build
-    from quantwb.reports.gate import raise_for_breaches
-    from quantwb.reports.render import format_for, render, write_report
 
     report = build(list(results), CompareOptions(baseline, allow_mixed_baselines, thresholds))
     chosen = format_for(out, fmt)
@@ -54,8 +55,6 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
         write_report(report, chosen or "md", out)
         click.echo(f"wrote {out} ({len(report.rows)} variants)", err=True)
     elif chosen is None:
-        from quantwb.reports.terminal import print_report
-
         print_report(report)
     else:
         click.echo(render(report, chosen), nl=False)

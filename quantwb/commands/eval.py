@@ -7,6 +7,13 @@ from pathlib import Path
 import click
 
 from quantwb import defaults
+from quantwb.builtin_models import BUILTINS
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+from quantwb.evaluate.tasks import TaskConfig
+from quantwb.models import resolve
+from quantwb.records import read_record
+from quantwb.reports.eval_table import eval_tables
+from quantwb.reports.terminal import wide_console
 
 
 def _variant_path(argument: str) -> Path:
@@ -14,17 +21,11 @@ def _variant_path(argument: str) -> Path:
     path = Path(argument).expanduser()
     if path.exists():
         return path
-    from quantwb.builtin_models import BUILTINS
-    from quantwb.models import resolve
 
     return resolve(argument).path if argument in BUILTINS else path
 
 
 def _render(paths: list[Path]) -> None:
-    from quantwb.records import read_record
-    from quantwb.reports.eval_table import eval_tables
-    from quantwb.reports.terminal import wide_console
-
     console = wide_console()
     for table in eval_tables([read_record(path) for path in paths]):
         console.print(table)
@@ -57,8 +58,6 @@ def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: 
     """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
     perplexity tool does in KL-divergence mode; write one record per variant into --out. With --tasks, also run
     lm-eval task suites on each variant (offline by default) and write a second record per variant."""
-    from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
-    from quantwb.evaluate.tasks import TaskConfig
 
     tasks = None
     if task_names:

@@ -11,6 +11,8 @@ from rich.table import Table
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.commands.options import calibration_options
+from quantwb.models import resolve
+from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 
 
 @click.command()
@@ -26,8 +28,6 @@ from quantwb.commands.options import calibration_options
 def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int, seed: int,
          out_dir: Path) -> None:
     """Convert MODEL to GGUF once (llama.cpp's converter) and quantize it to each --type (llama.cpp)."""
-    from quantwb.models import resolve
-    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 
     choice = ImatrixChoice.parse(imatrix)
     spec = CalibrationSpec(text=calibration, samples=samples, seq_len=seq_len, seed=seed)

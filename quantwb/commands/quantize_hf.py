@@ -6,10 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.commands.options import calibration_options
+from quantwb.models import resolve
+from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.registry import get_quantizer
 
 
 def _model_and_output(command: Callable) -> Callable:
@@ -22,11 +26,7 @@ def _model_and_output(command: Callable) -> Callable:
 
 def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | None, **fields) -> None:
     """Resolve MODEL, run the registered quantizer, print where the variant went and what it weighs."""
-    from rich.console import Console
 
-    from quantwb.models import resolve
-    from quantwb.quantize.base import QuantSpec
-    from quantwb.quantize.registry import get_quantizer
 
     options = tuple(sorted(fields.pop("options").items()))
     spec = QuantSpec(method=method, calibration=calibration, options=options, **fields)

@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from quantwb.sweep import StepEvent, SweepOptions, plan_matrix, run_sweep
+from quantwb.sweep.plan import load_plan
+
 _STYLES = {"cached": "dim", "done": "green", "failed": "bold red", "skipped": "yellow"}
 
 
@@ -28,8 +31,6 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
     code) are skipped, so a second run only rewrites the report and an interrupted run resumes where it
     stopped. Writes artifacts/, records/ and report.{md,html,json} into the results folder.
     """
-    from quantwb.sweep.plan import load_plan
-    from quantwb.sweep import SweepOptions, StepEvent, plan_matrix, run_sweep
 
     plan = load_plan(plan_file)
     if matrix:

@@ -7,16 +7,17 @@ variant. A record is written only after its evaluation completed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from quantwb.evaluate.artifact import inspect_artifact
-from quantwb.formats.variant import Variant, safetensors_param_count
+from quantwb import defaults
 from quantwb.errors import DataError, RecordError
 from quantwb.evaluate import base_cache, kld
+from quantwb.evaluate.artifact import inspect_artifact
 from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
@@ -24,10 +25,19 @@ from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
+from quantwb.formats.variant import Variant, safetensors_param_count
 from quantwb.models import ModelSource, resolve
-from quantwb.records import (BaselineInfo, Record, Resources, TextData, VariantInfo, environment, now_utc, read_record,
-                             write_record)
-from quantwb import defaults
+from quantwb.records import (
+    BaselineInfo,
+    Record,
+    Resources,
+    TextData,
+    VariantInfo,
+    environment,
+    now_utc,
+    read_record,
+    write_record,
+)
 from quantwb.texts import Text, load_text
 from quantwb.versions import library_versions
 
@@ -144,8 +154,6 @@ def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig
 
 
 def _vocab_size(path: Path) -> int:
-    import json
-
     config = json.loads((path / "config.json").read_text())
     return int(config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size"))
 

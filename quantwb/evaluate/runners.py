@@ -6,6 +6,7 @@ checkpoint and a GGUF file are measured by exactly the same code.
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,6 @@ class Runner(Protocol):
 
 def open_runner(fmt: Literal["hf", "gguf"], path: Path, options: RunnerOptions) -> Runner:
     """Load `path` with the runner registered for `fmt` (imports its backend only now)."""
-    import importlib
 
     module_name, class_name = RUNNERS[fmt].split(":")
     return getattr(importlib.import_module(module_name), class_name)(path, options)

@@ -19,6 +19,7 @@ from typing import Any
 from quantwb.errors import DataError, InputError, OfflineError
 from quantwb.fileio import atomic_path, sha256_file, sha256_text
 from quantwb.home import hub_offline, quantwb_home
+from quantwb.texts import load_text
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,6 @@ def _yaml_sha256(path: Path) -> str:
 
 def _text_task(text_name: str) -> ResolvedTask:
     """lm-eval's rolling-loglikelihood perplexity over the documents of a local text."""
-    from quantwb.texts import load_text
 
     text = load_text(text_name)
     documents = split_documents(text.text)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
 from quantwb.evaluate import task_packs
 from quantwb.evaluate.tasks import TaskConfig, run_tasks
 from quantwb.records import BaselineInfo, Record, VariantInfo, environment, now_utc, write_record
@@ -43,8 +46,6 @@ def write_task_records(
 
 def _spinner(description: str):
     """lm-eval's own bars are off outside --verbose: show that work goes on, and for how long."""
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                         console=Console(stderr=True), transient=True)

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from quantwb import defaults
-from quantwb.errors import EvaluationError, InputError, OfflineError, UnsupportedError
+from quantwb.errors import EvaluationError, InputError, OfflineError
 from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
 from quantwb.fileio import sha256_file
 from quantwb.formats.kind import variant_kind
+from quantwb.models import model_sha256
 from quantwb.records import Metric
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,6 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
 def _variant_sha256(path: Path, kind: str) -> str:
     if kind == "gguf":
         return sha256_file(path)
-    from quantwb.models import model_sha256
 
     return model_sha256(path)
 

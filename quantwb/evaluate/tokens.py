@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from quantwb.errors import InputError
+from quantwb.evaluate.gguf_runner import load_llama
 
 SAMPLE_CHARS = 4000  # the check tokenizes the text's opening; a different vocabulary shows up at once
 
@@ -85,7 +86,6 @@ def variant_tokenizer_view(fmt: Literal["hf", "gguf"], path: Path, sample: str) 
         return tuple(_encode(tokenizer, sample)), _hf_vocab(tokenizer)
     import llama_cpp
 
-    from quantwb.evaluate.gguf_runner import load_llama
 
     vocab_only = load_llama(path, vocab_only=True)
     try:
@@ -103,7 +103,7 @@ def _first_difference(theirs: tuple, base: tuple) -> int | None:
     """First index where the sequences differ (a length difference counts at the shorter's end); None if equal."""
     if theirs == base:
         return None
-    return next((i for i, (a, b) in enumerate(zip(theirs, base)) if a != b), min(len(theirs), len(base)))
+    return next((i for i, (a, b) in enumerate(zip(theirs, base, strict=False)) if a != b), min(len(theirs), len(base)))
 
 
 def _mismatch(path: Path, difference: str) -> TokenizerMismatchError:

@@ -11,6 +11,7 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 
+
 @dataclass(frozen=True)
 class QuantSpec:
     """What to make. `options` holds method-specific settings (act_order, damp, imatrix, checkpoint format)."""

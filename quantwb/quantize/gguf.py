@@ -18,13 +18,14 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
 from quantwb.formats.gguf_facts import read_gguf_facts
-from quantwb.models import ModelSource
+from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
 from quantwb.formats.manifest import read_manifest, write_manifest
 from quantwb.formats.variant import Variant, read_variant
+from quantwb.models import ModelSource
 from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
-from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
 from quantwb.quantize.imatrix import ImatrixData, check_against_gguf, compute_imatrix, read_imatrix, write_imatrix
+from quantwb.quantize.llama_quantize import needs_imatrix, quantize_file
 from quantwb.resources_usage import peak_rss_bytes
 from quantwb.versions import library_versions
 
@@ -94,8 +95,6 @@ def quantize_gguf(
             if gguf_type.made_by_converter:
                 shutil.copyfile(convert_to_gguf(source, gguf_type.name), tmp)
             else:
-                from quantwb.quantize.llama_quantize import quantize_file
-
                 assert intermediate is not None
                 quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None)
         timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
@@ -119,7 +118,6 @@ def _needs_imatrix(intermediate: Path, ftype: int) -> bool:
     """llama.cpp's answer (a dry run) for this converted file and type, memoized beside the cached file."""
     import llama_cpp
 
-    from quantwb.quantize.llama_quantize import needs_imatrix
 
     memo = intermediate.with_name(intermediate.name + ".needs-imatrix.json")
     key = f"{llama_cpp.__version__}:{ftype}"

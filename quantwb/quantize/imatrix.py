@@ -17,6 +17,7 @@ import numpy as np
 from quantwb.calibration import CalibrationSpec, build_calibration
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.formats.kind import GGUF_MAGIC
+from quantwb.quantize.gguf_convert import converter_class
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,6 @@ def _gguf_names(model, architecture: str) -> dict[str, str]:
     import gguf
     import torch
 
-    from quantwb.quantize.gguf_convert import converter_class
 
     arch = converter_class(architecture).model_arch
     name_map = gguf.get_tensor_name_map(arch, model.config.num_hidden_layers)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from pydantic import BaseModel
 
 from quantwb.calibration import CalibrationSet
@@ -45,7 +46,6 @@ def weight_scheme(bits: int, group_size: int, symmetric: bool):
 @contextlib.contextmanager
 def _library_logs() -> Iterator[None]:
     """llm-compressor logs every module to stdout through loguru; show that only when quantwb logs INFO (-v)."""
-    from loguru import logger
 
     if log.isEnabledFor(logging.INFO):
         yield

@@ -37,7 +37,7 @@ def render_html(report: Report, title: str = "quantwb report") -> str:
         '<ul class="context">' + "".join(f"<li>{escape(line)}</li>" for line in preamble(report)) + "</ul>",
         '<div class="scroll"><table id="variants"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>",
     ]
-    for row, texts in zip(report.rows, rows):
+    for row, texts in zip(report.rows, rows, strict=True):
         css = " ".join(name for name, on in (("pareto", row.pareto), ("baseline", row.is_baseline)) if on)
         tds = "".join(f'<td{" class=num" if numeric[i] else ""}>{escape(t)}</td>' for i, t in enumerate(texts))
         parts.append(f'<tr class="{css}">{tds}</tr>')

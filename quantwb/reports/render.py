@@ -8,29 +8,24 @@ from pathlib import Path
 from quantwb.errors import InputError
 from quantwb.fileio import atomic_path
 from quantwb.reports.compare import Report
+from quantwb.reports.html import render_html
+from quantwb.reports.machine import render_csv, render_json
+from quantwb.reports.markdown import render_markdown
 
 
 def _markdown(report: Report) -> str:
-    from quantwb.reports.markdown import render_markdown
-
     return render_markdown(report)
 
 
 def _html(report: Report) -> str:
-    from quantwb.reports.html import render_html  # imports matplotlib only when HTML is asked for
-
     return render_html(report)
 
 
 def _json(report: Report) -> str:
-    from quantwb.reports.machine import render_json
-
     return render_json(report)
 
 
 def _csv(report: Report) -> str:
-    from quantwb.reports.machine import render_csv
-
     return render_csv(report)
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from quantwb import defaults
 from quantwb.errors import InputError, QuantwbError
+from quantwb.reports.compare import compare
+from quantwb.reports.render import write_report
 from quantwb.sweep.plan import Plan, model_slug
-from quantwb.sweep.runner import Chain, EventSink, StepEvent, Status, run_chain
+from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
 from quantwb.sweep.steps import code_version, results_lock
 
 REPORT_FORMATS = ("md", "html", "json")
@@ -104,8 +106,6 @@ def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]
 
 def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Path]:
     """md, html and json reports per model, from every record under its records folder."""
-    from quantwb.reports.compare import compare
-    from quantwb.reports.render import write_report
 
     written = []
     models = [m for m in plan.models if not options.models or m in options.models]

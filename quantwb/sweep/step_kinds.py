@@ -13,6 +13,11 @@ from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 from quantwb import defaults
 from quantwb.errors import EvaluationError
+from quantwb.evaluate import task_packs
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_variants
+from quantwb.evaluate.tasks import TaskConfig
+from quantwb.models import resolve
+from quantwb.quantize.registry import get_quantizer
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
 from quantwb.sweep.steps import StepKind, remove_stale_partials, step_key
 from quantwb.texts import load_text
@@ -36,8 +41,6 @@ class ChainState:
 
     @cached_property
     def source(self) -> ModelSource:
-        from quantwb.models import resolve
-
         return resolve(self.chain.model)
 
     @cached_property
@@ -104,8 +107,6 @@ class QuantizeStep:
         return self.state.quantize_key
 
     def run(self) -> list[Path]:
-        from quantwb.quantize.registry import get_quantizer
-
         out_dir = self.state.folder("artifacts") / self.state.chain.variant.id  # ids are unique, slugs may not be
         remove_stale_partials(out_dir)  # a run killed mid-write (SIGKILL, power loss) cannot clean up after itself
         variant = get_quantizer(self.spec.method).run(self.state.source, self.spec, out_dir)
@@ -145,8 +146,6 @@ class TextStep(_EvaluationStep[TextEvaluation]):
                         chunks=self.evaluation.chunks)
 
     def run(self) -> list[Path]:
-        from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
-
         config = EvalConfig(base=self.state.chain.model, text=self.evaluation.name, ctx=self.evaluation.ctx, chunks=self.evaluation.chunks,
                             out_dir=self.state.folder("records"), threads=self.state.chain.threads, force=True)
         return [Path(p) for p in evaluate_variants([self.state.variant_path], config)]
@@ -166,17 +165,12 @@ class TasksStep(_EvaluationStep[TaskEvaluation]):
         return Path(self.evaluation.tasks_dir).expanduser() if self.evaluation.tasks_dir else None
 
     def key(self) -> str:
-        from quantwb.evaluate import task_packs
-
         resolved = task_packs.resolve_tasks(self.evaluation.names, self.tasks_dir, self.state.text_name)
         return step_key("tasks", self.state.chain.code_version, variant=self.state.variant_identity,
                         base=self.state.source.sha256, tasks=[(t.name, t.data_sha256, t.config_sha256) for t in resolved],
                         limit=self.evaluation.limit, fewshot=self.evaluation.fewshot)
 
     def run(self) -> list[Path]:
-        from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks
-        from quantwb.evaluate.tasks import TaskConfig
-
         task_config = TaskConfig(tasks=self.evaluation.names, tasks_dir=self.tasks_dir, limit=self.evaluation.limit,
                                  num_fewshot=self.evaluation.fewshot, text=self.state.text_name)
         config = EvalConfig(base=self.state.chain.model, out_dir=self.state.folder("records"),

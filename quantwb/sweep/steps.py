@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -37,7 +38,7 @@ MEASURING_CODE = (
 )
 # Presentation, orchestration and plumbing: editing these never changes what a step measures.
 NOT_MEASURING_CODE = (
-    "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "quiet.py", "reports",
+    "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
     "sweep/__init__.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
 )
 
@@ -130,7 +131,7 @@ def results_lock(results_dir: Path) -> Iterator[None]:
         except FileExistsError:
             owner = _lock_owner(path)
             if owner is not None and _alive(owner):
-                raise InputError(f"{results_dir}: another sweep (pid {owner}) is running on this results folder")
+                raise InputError(f"{results_dir}: another sweep (pid {owner}) is running on this results folder") from None
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as handle:
@@ -161,7 +162,6 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_partials(folder: Path) -> list[Path]:
     """Delete temporary outputs (`.NAME.partial-PID`) that a killed run left in `folder`; we hold the results lock."""
-    import shutil
 
     stale = sorted(folder.glob(".*.partial-*")) if folder.is_dir() else []
     for path in stale:

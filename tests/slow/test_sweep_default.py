@@ -3,20 +3,15 @@ the CI gate on it, and a second run that does nothing but report. Takes about as
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from quantwb.sweep.plan import load_plan
 from quantwb.reports.compare import compare
+from quantwb.sweep.plan import load_plan
+from tests.cli_helpers import quantwb
 
 pytestmark = pytest.mark.slow
-
-
-def quantwb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ def ggufs(base, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     types = ["F16", "Q2_K"]
     artifacts = quantize_gguf(base, types, tmp_path_factory.mktemp("smollm2-gguf"))
-    return {name: Path(artifact.path) for name, artifact in zip(types, artifacts)}
+    return {name: Path(artifact.path) for name, artifact in zip(types, artifacts, strict=True)}
 
 
 def _scores(path: Path, config: TaskConfig = BOTH) -> dict[tuple[str, str], float]:
