@@ -49,3 +49,16 @@ def test_library_configs_and_plan_use_the_same_defaults() -> None:
 def test_calibration_defaults_differ_from_the_scored_text() -> None:
     """Calibrating on the scored tokens would flatter every calibrated method."""
     assert defaults.CALIBRATION_TEXT != defaults.EVAL_TEXT
+
+
+def test_method_options_shown_by_the_cli_are_the_method_tables() -> None:
+    """Symmetry comes from the method table, GPTQ's damp/act-order and the checkpoint format from its options model."""
+    from quantwb.quantize.gptq import GPTQOptions
+    from quantwb.quantize.hf_methods import HF_METHODS
+
+    shown = {name: {p.name: p.default for p in main.get_command(click.Context(main), name).params} for name in ("awq", "gptq", "rtn")}
+    assert shown["awq"]["zero_point"] is not HF_METHODS["awq"].default_symmetric
+    assert shown["gptq"]["symmetric"] is HF_METHODS["gptq"].default_symmetric
+    assert shown["rtn"]["symmetric"] is HF_METHODS["rtn"].default_symmetric
+    assert (shown["gptq"]["damp"], shown["gptq"]["act_order"]) == (GPTQOptions().damp, GPTQOptions().act_order)
+    assert shown["gptq"]["checkpoint_format"] == shown["awq"]["checkpoint_format"] == GPTQOptions().format

@@ -13,6 +13,8 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.commands.options import calibration_options
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.gptq import GPTQOptions
+from quantwb.quantize.hf_methods import HF_METHODS
 from quantwb.quantize.registry import get_quantizer
 
 
@@ -26,7 +28,6 @@ def _model_and_output(command: Callable) -> Callable:
 
 def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | None, **fields) -> None:
     """Resolve MODEL, run the registered quantizer, print where the variant went and what it weighs."""
-
 
     options = tuple(sorted(fields.pop("options").items()))
     spec = QuantSpec(method=method, calibration=calibration, options=options, **fields)
@@ -51,16 +52,17 @@ def _scheme_options(bits_help: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
-def _format_option(classic: str, classic_help: str) -> Callable[[Callable], Callable]:
+def _format_option(method: str, classic_help: str) -> Callable[[Callable], Callable]:
+    classic = HF_METHODS[method].classic_format
     return click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", classic]),
-                        default="compressed-tensors", show_default=True,
+                        default=HF_METHODS[method].options().format, show_default=True,
                         help=f"compressed-tensors (llm-compressor) or {classic_help} (GPTQModel).")
 
 
 @click.command()
 @_model_and_output
 @_scheme_options("Weight bits (AWQ supports 4).")
-@click.option("--zero-point/--symmetric", default=True, show_default=True,
+@click.option("--zero-point/--symmetric", default=not HF_METHODS["awq"].default_symmetric, show_default=True,
               help="Asymmetric groups with a zero point (AWQ's standard), or symmetric.")
 @calibration_options("Calibration text")
 @_format_option("awq", "the classic AWQ GEMM format")
@@ -74,10 +76,11 @@ def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool,
 @click.command()
 @_model_and_output
 @_scheme_options("Weight bits: 2, 3, 4 or 8.")
-@click.option("--act-order/--no-act-order", default=True, show_default=True,
+@click.option("--act-order/--no-act-order", default=GPTQOptions().act_order, show_default=True,
               help="Quantize columns by decreasing activation importance (no change to the checkpoint layout).")
-@click.option("--damp", type=float, default=0.01, show_default=True, help="Hessian dampening, fraction of its mean diagonal.")
-@click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
+@click.option("--damp", type=float, default=GPTQOptions().damp, show_default=True, help="Hessian dampening, fraction of its mean diagonal.")
+@click.option("--symmetric/--zero-point", default=HF_METHODS["gptq"].default_symmetric, show_default=True,
+              help="Symmetric groups, or groups with a zero point.")
 @calibration_options("Calibration text")
 @_format_option("gptq", "the classic GPTQ format")
 def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool, damp: float, symmetric: bool,
@@ -90,7 +93,8 @@ def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool,
 @click.command()
 @_model_and_output
 @_scheme_options("Weight bits: 2, 3, 4 or 8.")
-@click.option("--symmetric/--zero-point", default=True, show_default=True, help="Symmetric groups, or groups with a zero point.")
+@click.option("--symmetric/--zero-point", default=HF_METHODS["rtn"].default_symmetric, show_default=True,
+              help="Symmetric groups, or groups with a zero point.")
 def rtn(model: str, out_dir: Path, bits: int, group_size: int, symmetric: bool) -> None:
     """Round-to-nearest weight quantization of MODEL (no calibration): the baseline GPTQ and AWQ must beat."""
     _run("rtn", model, out_dir, None, bits=bits, group_size=group_size, symmetric=symmetric, options={})
