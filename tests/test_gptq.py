@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,40 @@ def test_gptq_folder_is_a_complete_compressed_tensors_checkpoint(gptq_variant, t
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
     assert manifest["calibration"]["text_name"] == "wiki" and len(manifest["calibration"]["text_sha256"]) == 64
     assert manifest["wall_time_s"] > 0 and manifest["peak_rss_bytes"] > 0 and "llmcompressor" in manifest["versions"]
-    # bpw is 8 * weight-file bytes / base parameters, read back from disk.
+    # bpw checked against a tensor-by-tensor count (safetensors' own element sizes, not the file's bytes) over
+    # the base's parameters counted from its file; only the small JSON header separates the two.
+    tensor_bits, base_params = _tensor_bits_and_4bit_linears(folder), _element_count(tiny_model)
+    assert gptq_variant.n_params == base_params
+    assert gptq_variant.bits_per_weight == pytest.approx(tensor_bits / base_params, rel=1e-3)
     weight_bytes = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
-    assert gptq_variant.bits_per_weight == pytest.approx(8 * weight_bytes / gptq_variant.n_params)
     # The tiny model is mostly a 16-bit-or-wider tied embedding, so bpw sits well above 4 but below the base's.
     base_bytes = sum(p.stat().st_size for p in tiny_model.glob("*.safetensors"))
     assert weight_bytes < base_bytes
     assert (folder / "README.md").read_text().startswith("---\nbase_model: model\n")
     assert (folder / "tokenizer.json").is_file()
     assert not list(folder.parent.glob(".*partial*"))
+
+
+def _element_count(folder: Path) -> int:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as handle:
+        return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())
+
+
+def _tensor_bits_and_4bit_linears(folder: Path) -> int:
+    """Bits of every stored tensor (elements × element size); asserts each packed linear holds 4 bits per weight."""
+    from safetensors import safe_open
+
+    bits = 0
+    with safe_open(str(folder / "model.safetensors"), "pt") as handle:
+        for name in handle.keys():
+            tensor = handle.get_tensor(name)
+            bits += tensor.numel() * tensor.element_size() * 8
+            if name.endswith("weight_packed"):
+                rows, cols = handle.get_tensor(name.replace("weight_packed", "weight_shape")).tolist()
+                assert tensor.numel() * tensor.element_size() * 8 == rows * cols * 4, name
+    return bits
 
 
 def test_gptq_loads_generates_and_stays_close(gptq_variant, tiny_model: Path) -> None:
