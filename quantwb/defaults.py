@@ -6,7 +6,9 @@ from __future__ import annotations
 EVAL_TEXT = "wiki"  # the packaged Wikipedia excerpt
 EVAL_CTX = 512  # tokens per window, llama-perplexity's default
 GEN_TOKENS = 32  # greedy tokens timed for generation speed
-RESULTS_DIR = "results"
+RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_DIR/<plan name>
+OUT_DIR = "."  # where `quantwb gguf|awq|gptq|rtn` write their variants
+JOBS = 1  # variants a sweep makes and measures at once
 
 # Calibration (AWQ, GPTQ, the importance matrix). Not EVAL_TEXT: calibrating on the tokens that are then
 # scored would flatter every calibrated method. 128 windows of 256 tokens fit the packaged c4 excerpt

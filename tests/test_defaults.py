@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pytest
 
@@ -11,19 +13,21 @@ from quantwb.cli import main
 from quantwb.evaluate.pipeline import EvalConfig
 from quantwb.evaluate.tasks import TaskConfig
 from quantwb.quantize.gguf import ImatrixChoice
+from quantwb.sweep import SweepOptions
 from quantwb.sweep.plan import CalibrationPlan, TextEvaluation
 
 CALIBRATION = {"calibration": defaults.CALIBRATION_TEXT, "samples": defaults.CALIBRATION_SAMPLES,
                "seq_len": defaults.CALIBRATION_SEQ_LEN, "seed": defaults.CALIBRATION_SEED}
-SCHEME = {"bits": defaults.WEIGHT_BITS, "group_size": defaults.GROUP_SIZE}
+SCHEME = {"bits": defaults.WEIGHT_BITS, "group_size": defaults.GROUP_SIZE, "out_dir": Path(defaults.OUT_DIR)}
 # command -> option (Click's parameter name) -> the library default it must show
 SHOWN = {
-    "gguf": {**CALIBRATION, "imatrix": defaults.IMATRIX},
+    "gguf": {**CALIBRATION, "imatrix": defaults.IMATRIX, "out_dir": Path(defaults.OUT_DIR)},
     "awq": {**CALIBRATION, **SCHEME},
     "gptq": {**CALIBRATION, **SCHEME},
     "rtn": SCHEME,
     "eval": {"text": defaults.EVAL_TEXT, "ctx": defaults.EVAL_CTX, "gen_tokens": defaults.GEN_TOKENS,
              "out_dir": defaults.RESULTS_DIR},
+    "sweep": {"jobs": defaults.JOBS},
 }
 
 
@@ -44,6 +48,7 @@ def test_library_configs_and_plan_use_the_same_defaults() -> None:
     assert (config.text, config.ctx) == (text.name, text.ctx) == (defaults.EVAL_TEXT, defaults.EVAL_CTX)
     assert TaskConfig(tasks=("arc_easy",)).text == defaults.EVAL_TEXT
     assert ImatrixChoice().mode == defaults.IMATRIX
+    assert SweepOptions().jobs == defaults.JOBS and SweepOptions().results_dir == Path(defaults.RESULTS_DIR)
 
 
 def test_calibration_defaults_differ_from_the_scored_text() -> None:

@@ -23,7 +23,7 @@ from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
               help="Importance matrix: auto (only types that need one), compute (all quantized types), "
                    "none, or a llama.cpp imatrix file (GGUF or legacy .dat).")
 @calibration_options("Text the imatrix is computed on")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.OUT_DIR),
               show_default=True, help="Folder for the .gguf files, manifests and Modelfiles.")
 def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int, seed: int,
          out_dir: Path) -> None:

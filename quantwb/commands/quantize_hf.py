@@ -20,7 +20,7 @@ from quantwb.quantize.registry import get_quantizer
 
 def _model_and_output(command: Callable) -> Callable:
     command = click.option(
-        "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+        "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.OUT_DIR), show_default=True,
         help="Folder in which the variant folder (named like smollm2-135m-gptq-w4g128) is written.",
     )(command)
     return click.argument("model")(command)

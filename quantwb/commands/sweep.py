@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from quantwb import defaults
 from quantwb.sweep import StepEvent, SweepOptions, plan_matrix, run_sweep
 from quantwb.sweep.plan import load_plan
 
@@ -18,7 +19,7 @@ _STYLES = {"cached": "dim", "done": "green", "failed": "bold red", "skipped": "y
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[PLAN.yaml]")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder (default: results/<plan name>).")
-@click.option("--jobs", default=1, show_default=True, help="Variants made and measured at once (cores are shared between them).")
+@click.option("--jobs", default=defaults.JOBS, show_default=True, help="Variants made and measured at once (cores are shared between them).")
 @click.option("--variant", "variants", multiple=True, metavar="ID", help="Run only this variant id (repeatable; ids: --matrix).")
 @click.option("--model", "models", multiple=True, help="Run only this model of the plan (repeatable).")
 @click.option("--matrix", is_flag=True, help="Print the plan's (model, variant) jobs as a JSON CI matrix and exit.")
@@ -31,7 +32,6 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
     code) are skipped, so a second run only rewrites the report and an interrupted run resumes where it
     stopped. Writes artifacts/, records/ and report.{md,html,json} into the results folder.
     """
-
     plan = load_plan(plan_file)
     if matrix:
         click.echo(json.dumps(plan_matrix(plan, models)))
@@ -44,7 +44,7 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
         console.print(f"{event.status:<7} {event.step.label}{took}{detail}", style=_STYLES[event.status],
                       markup=False, highlight=False)
 
-    options = SweepOptions(results_dir or Path("results") / plan.name, jobs, variants, models, not no_report)
+    options = SweepOptions(results_dir or Path(defaults.RESULTS_DIR) / plan.name, jobs, variants, models, not no_report)
     result = run_sweep(plan, options, on_event=show)
     console.print(f"{len(result.events)} steps: {result.count('done')} run, {result.count('cached')} cached", highlight=False)
     for path in result.reports:

@@ -33,7 +33,7 @@ class SweepOptions:
     """Where results go and which part of the plan to run."""
 
     results_dir: Path = Path(defaults.RESULTS_DIR)
-    jobs: int = 1
+    jobs: int = defaults.JOBS
     variants: tuple[str, ...] = ()  # run only these variant ids (one CI matrix job); empty: all
     models: tuple[str, ...] = ()  # run only these models; empty: all
     report: bool = True
