@@ -47,7 +47,7 @@ def tiny_model(request: pytest.FixtureRequest) -> Path:
 def shared_data() -> Path:
     """../shared/data, for the tests that need data quantwb does not ship (tests may read it; the product must not)."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"needs ../shared/data (task sets quantwb does not ship), absent at {SHARED_DATA}")
+        pytest.skip(f"needs ../shared/data (corpora and task sets quantwb does not ship), absent at {SHARED_DATA}")
     return SHARED_DATA
 
 
