@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,15 @@ from quantwb.errors import InputError, UnsupportedError
 from quantwb.quantize import groups, registry
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.model_card import render_model_card
+from tests.cli_helpers import one_error_line, quantwb
 
 SMOLLM2_IN_FEATURES = {"layers.0.self_attn.q_proj": 576, "layers.0.mlp.down_proj": 1536}
 
 
-def quantwb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
-
-
 def assert_clean_failure(result: subprocess.CompletedProcess, fragment: str, out_dir: Path) -> None:
     """One `error:` line, no traceback, and nothing in the output folder that could pass for a variant."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0
-    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+    assert fragment in one_error_line(result), result.stderr
     leftovers = list(out_dir.iterdir()) if out_dir.exists() else []
     assert leftovers == [], leftovers
 
