@@ -17,9 +17,8 @@ from quantwb.errors import EvaluationError, InputError, OfflineError
 from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
-from quantwb.fileio import sha256_file
 from quantwb.formats.kind import variant_kind
-from quantwb.models import model_sha256
+from quantwb.formats.variant import content_sha256
 from quantwb.records import Metric
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
     resolved = task_packs.resolve_tasks(config.tasks, config.tasks_dir, config.text)
     variant_path = Path(variant_path)
     kind = variant_kind(variant_path)
-    sha = variant_sha256 or _variant_sha256(variant_path, kind)
+    sha = variant_sha256 or content_sha256(variant_path, kind)
     version = metadata.version("lm-eval")
     keys = {
         task.name: TaskKey(sha, task.name, task.data_sha256, task.config_sha256, config.limit, config.num_fewshot, version)
@@ -93,13 +92,6 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
     }
     metrics = tuple(metric for task in resolved for metric in results[task.name].metrics)  # type: ignore[union-attr]
     return TaskResult(metrics=metrics, settings=settings)
-
-
-def _variant_sha256(path: Path, kind: str) -> str:
-    if kind == "gguf":
-        return sha256_file(path)
-
-    return model_sha256(path)
 
 
 def load_lm(path: Path, kind: str, config: TaskConfig) -> Any:

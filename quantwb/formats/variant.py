@@ -50,8 +50,12 @@ class Variant:
 
     @cached_property
     def sha256(self) -> str:
-        """Content hash: the whole GGUF file, or the files that define an HF model."""
-        return sha256_file(self.path) if self.format == "gguf" else model_sha256(self.path)
+        return content_sha256(self.path, self.format)
+
+
+def content_sha256(path: Path, kind: VariantKind) -> str:
+    """A variant's content hash: the whole GGUF file, or the files that define an HF model."""
+    return sha256_file(path) if kind == "gguf" else model_sha256(path)
 
 
 def read_variant(path: Path) -> Variant:
