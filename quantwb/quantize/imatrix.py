@@ -137,7 +137,8 @@ def read_imatrix(path: Path) -> ImatrixData:
     """Read an imatrix made by llama.cpp (GGUF or legacy .dat) or by quantwb; InputError if it is neither."""
     path = Path(path)
     try:
-        magic = path.open("rb").read(4)
+        with path.open("rb") as handle:
+            magic = handle.read(4)
     except OSError as err:
         raise InputError(f"{path}: cannot read the imatrix file ({err.strerror})") from err
     try:
