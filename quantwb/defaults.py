@@ -9,6 +9,7 @@ GEN_TOKENS = 32  # greedy tokens timed for generation speed
 RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_DIR/<plan name>
 OUT_DIR = "."  # where `quantwb gguf|awq|gptq|rtn` write their variants
 JOBS = 1  # variants a sweep makes and measures at once
+DEVICE = "auto"  # an accelerator when torch sees one (bf16 there), else the CPU (fp32)
 
 # Calibration (AWQ, GPTQ, the importance matrix). Not EVAL_TEXT: calibrating on the tokens that are then
 # scored would flatter every calibrated method. 128 windows of 256 tokens fit the packaged c4 excerpt

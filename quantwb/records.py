@@ -111,8 +111,10 @@ class Resources(_Strict):
     peak_rss_eval_bytes: int | None = None
     prompt_tokens_per_s: float | None = None
     gen_tokens_per_s: float | None = None
-    device: str = "cpu"
+    device: str = "cpu"  # where the variant ran: cpu, cuda, cuda:N
     threads: int | None = None
+    dtype: str | None = None  # unquantized weights' compute dtype (HF runner); None for a GGUF or an older record
+    batch_size: int | None = None  # windows per forward pass (text) or lm-eval's batch size (tasks)
 
 
 class Record(_Strict):

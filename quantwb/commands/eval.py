@@ -8,6 +8,7 @@ import click
 
 from quantwb import defaults
 from quantwb.builtin_models import BUILTINS
+from quantwb.commands.options import device_option
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
 from quantwb.evaluate.tasks import TaskConfig
 from quantwb.models import resolve
@@ -42,6 +43,9 @@ def _render(paths: list[Path]) -> None:
 @click.option("--out", "out_dir", default=defaults.RESULTS_DIR, show_default=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the records.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
+@device_option("evaluation")
+@click.option("--batch-windows", type=click.IntRange(min=1), help="Windows per HF forward pass (default: 2 on the CPU, 8 on "
+              "an accelerator).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
 @click.option("--gen-tokens", default=defaults.GEN_TOKENS, show_default=True, type=click.IntRange(min=0),
               help="Greedy tokens timed for generation speed (0: skip the measurement).")
@@ -53,8 +57,8 @@ def _render(paths: list[Path]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Documents per task (default: all).")
 @click.option("--num-fewshot", type=click.IntRange(min=0), help="Few-shot examples per prompt (default: the task's, 0).")
 def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: int | None, out_dir: Path,
-             threads: int | None, force: bool, gen_tokens: int, task_names: str | None, tasks_dir: Path | None, limit: int | None,
-             num_fewshot: int | None) -> None:
+             threads: int | None, device: str, batch_windows: int | None, force: bool, gen_tokens: int, task_names: str | None,
+             tasks_dir: Path | None, limit: int | None, num_fewshot: int | None) -> None:
     """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
     perplexity tool does in KL-divergence mode; write one record per variant into --out. With --tasks, also run
     lm-eval task suites on each variant (offline by default) and write a second record per variant."""
@@ -63,7 +67,8 @@ def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: 
     if task_names:
         tasks = TaskConfig(tasks=tuple(n.strip() for n in task_names.split(",") if n.strip()), tasks_dir=tasks_dir,
                            limit=limit, num_fewshot=num_fewshot, text=text)
-    config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, force=force,
+    config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, device=device,
+                        batch_windows=batch_windows, force=force,
                         gen_tokens=gen_tokens, tasks=tasks)
     paths = evaluate_variants([_variant_path(v) for v in variants], config)
     _render(paths)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import click
 
 from quantwb import defaults
+from quantwb.devices import DEVICE_CHOICES, check_device
+from quantwb.errors import InputError
 
 
 def calibration_options(what: str) -> Callable[[Callable], Callable]:
@@ -24,3 +26,23 @@ def calibration_options(what: str) -> Callable[[Callable], Callable]:
         return command
 
     return decorate
+
+
+DEVICE_META = "quantwb.device"
+
+
+def device_option(what: str, default: str | None = defaults.DEVICE, **click_options) -> Callable[[Callable], Callable]:
+    """--device auto|cpu|cuda[:N]; `what` says what runs there. The spelling is checked here, the device itself
+    (does torch see it?) where it is used."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        try:
+            device = None if value is None else check_device(value)
+        except InputError as err:
+            raise click.BadParameter(str(err)) from err
+        ctx.meta[DEVICE_META] = device  # for commands that take it with expose_value=False
+        return device
+
+    click_options.setdefault("show_default", default is not None)
+    return click.option("--device", default=default, metavar=DEVICE_CHOICES, callback=parse, **click_options,
+                        help=f"Where {what} runs: auto (an accelerator when torch sees one, else the CPU), cpu, cuda or cuda:N.")

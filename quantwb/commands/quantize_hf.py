@@ -10,7 +10,8 @@ from rich.console import Console
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
-from quantwb.commands.options import calibration_options
+from quantwb.commands.options import DEVICE_META, calibration_options, device_option
+from quantwb.devices import resolve_device
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.gptq import GPTQOptions
@@ -19,6 +20,8 @@ from quantwb.quantize.registry import get_quantizer
 
 
 def _model_and_output(command: Callable) -> Callable:
+    """MODEL, --out and --device (kept in the click context, so every method's command takes it alike)."""
+    command = device_option("calibration", expose_value=False)(command)
     command = click.option(
         "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.OUT_DIR), show_default=True,
         help="Folder in which the variant folder (named like smollm2-135m-gptq-w4g128) is written.",
@@ -30,7 +33,8 @@ def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | 
     """Resolve MODEL, run the registered quantizer, print where the variant went and what it weighs."""
 
     options = tuple(sorted(fields.pop("options").items()))
-    spec = QuantSpec(method=method, calibration=calibration, options=options, **fields)
+    device = resolve_device(click.get_current_context().meta[DEVICE_META])
+    spec = QuantSpec(method=method, calibration=calibration, options=options, device=device, **fields)
     source = resolve(model)
     artifact = get_quantizer(method).run(source, spec, out_dir)
     m = artifact.manifest

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from quantwb import defaults
+from quantwb.commands.options import device_option
 from quantwb.sweep import StepEvent, SweepOptions, plan_matrix, run_sweep
 from quantwb.sweep.plan import load_plan
 
@@ -24,8 +25,9 @@ _STYLES = {"cached": "dim", "done": "green", "failed": "bold red", "skipped": "y
 @click.option("--model", "models", multiple=True, help="Run only this model of the plan (repeatable).")
 @click.option("--matrix", is_flag=True, help="Print the plan's (model, variant) jobs as a JSON CI matrix and exit.")
 @click.option("--no-report", is_flag=True, help="Skip the report (a CI matrix job; `quantwb compare` merges later).")
+@device_option("calibration and evaluation", default=None, show_default="the plan's device, auto")
 def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants: tuple[str, ...],
-          models: tuple[str, ...], matrix: bool, no_report: bool) -> None:
+          models: tuple[str, ...], matrix: bool, no_report: bool, device: str | None) -> None:
     """Make and measure every variant in PLAN.yaml (default: the built-in plan on smollm2-135m).
 
     Steps already done with the same inputs (content hashes of model, variant spec, data and quantwb
@@ -44,7 +46,7 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
         console.print(f"{event.status:<7} {event.step.label}{took}{detail}", style=_STYLES[event.status],
                       markup=False, highlight=False)
 
-    options = SweepOptions(results_dir or Path(defaults.RESULTS_DIR) / plan.name, jobs, variants, models, not no_report)
+    options = SweepOptions(results_dir or Path(defaults.RESULTS_DIR) / plan.name, jobs, variants, models, not no_report, device)
     result = run_sweep(plan, options, on_event=show)
     console.print(f"{len(result.events)} steps: {result.count('done')} run, {result.count('cached')} cached", highlight=False)
     for path in result.reports:

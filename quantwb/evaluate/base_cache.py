@@ -34,7 +34,8 @@ class CacheKey:
     text_sha256: str
     ctx: int
     chunks: int | None
-    dtype: str
+    dtype: str  # how p is stored
+    base_dtype: str = "float32"  # what the base ran in: bf16 on an accelerator gives other distributions
 
     def digest(self) -> str:
         return sha256_text(json.dumps({"format": CACHE_FORMAT, **asdict(self)}, sort_keys=True))[:24]

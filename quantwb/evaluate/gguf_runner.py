@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import time
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import numpy as np
 from quantwb.errors import EvaluationError, InputError
 from quantwb.evaluate.runners import ForwardClock, RunnerOptions
 from quantwb.llama_log import discard, llama_log_to
+
+log = logging.getLogger(__name__)
 
 
 def load_llama(path: Path, **params):
@@ -25,8 +28,26 @@ def load_llama(path: Path, **params):
             raise InputError(f"{path}: llama.cpp cannot load this GGUF ({err})") from err
 
 
+def gguf_device(requested: str) -> str:
+    """Where llama.cpp will run: the requested accelerator when this llama-cpp-python was built with GPU offload
+    (CMAKE_ARGS=-DGGML_CUDA=on), else the CPU, said once in the log (the record states the device used)."""
+    import llama_cpp
+
+    if requested == "cpu":
+        return "cpu"
+    if llama_cpp.llama_supports_gpu_offload():
+        return requested
+    log.warning("llama-cpp-python was built without GPU offload: GGUF variants run on the CPU "
+                "(reinstall with CMAKE_ARGS=-DGGML_CUDA=on to offload)")
+    return "cpu"
+
+
+def _main_gpu(device: str) -> dict:
+    return {"main_gpu": int(device.split(":")[1])} if ":" in device else {}
+
+
 class GGUFRunner:
-    """A .gguf file on CPU through llama.cpp (same kernels as llama-perplexity)."""
+    """A .gguf file through llama.cpp (same kernels as llama-perplexity), every layer offloaded on an accelerator."""
 
     def __init__(self, path: Path, options: RunnerOptions) -> None:
         import llama_cpp
@@ -35,11 +56,14 @@ class GGUFRunner:
         with contextlib.ExitStack() as scope:  # llama.cpp's log silenced while this runner lives, restored by close()
             scope.enter_context(llama_log_to(discard))
             # flash_attn: what llama-perplexity uses by default on CPU (25 % faster windows here)
+            self.device = gguf_device(options.device)
             self.llm = load_llama(
                 path, n_ctx=options.ctx, n_batch=options.ctx, n_ubatch=min(options.ctx, 512),
                 n_threads=options.threads, n_threads_batch=options.threads, logits_all=False, flash_attn=True,
+                n_gpu_layers=-1 if self.device != "cpu" else 0, **_main_gpu(self.device),
             )
             self._log_scope = scope.pop_all()
+        self.dtype = None  # a GGUF's tensors keep their own types
         self.vocab_size = self.llm.n_vocab()
         self._ctx = self.llm.ctx
         self._batch = llama_cpp.llama_batch_init(options.ctx, 0, 1)

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 class HFRunner:
-    """A causal LM folder on CPU; unquantized weights run in float32, quantized ones as their loader decides."""
+    """A causal LM folder on the CPU or an accelerator; unquantized weights run in float32 on the CPU and bfloat16
+    on an accelerator, quantized ones as their loader decides."""
 
     def __init__(self, path: Path, options: RunnerOptions) -> None:
         import torch
@@ -24,7 +25,9 @@ class HFRunner:
         hf_logging.disable_progress_bar()  # rich shows our own progress
         torch.set_num_threads(options.threads)
         self.options = options
-        self.model = load_causal_lm(path)
+        self.device = options.device
+        self.model = load_causal_lm(path, options.device)
+        self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
         self.batch_windows = options.batch_windows
         self.clock = ForwardClock()
@@ -36,22 +39,35 @@ class HFRunner:
         with torch.inference_mode():
             self.clock.start()
             # logits_to_keep: the LM head runs only on the positions that are scored (and the last one).
-            logits = self.model(input_ids=torch.from_numpy(windows), logits_to_keep=ctx - first, use_cache=False).logits
+            ids = torch.from_numpy(windows).to(self.device)
+            logits = self.model(input_ids=ids, logits_to_keep=ctx - first, use_cache=False).logits
+            # float32 on the host: the KLD math is the same numpy code for every runner and device
+            scored = logits[:, :-1, :].float().reshape(-1, logits.shape[-1]).cpu().numpy()
             self.clock.stop(windows.size)
-        return logits[:, :-1, :].float().reshape(-1, logits.shape[-1]).numpy()
+        return scored
 
     def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:
         import torch
 
         with torch.inference_mode():
-            ids = torch.tensor([prompt_ids])
+            ids = torch.tensor([prompt_ids], device=self.device)
             out = self.model(input_ids=ids, use_cache=True)
             past, next_id = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            _synchronize(self.device)
             started = time.perf_counter()
             for _ in range(n_new):
                 out = self.model(input_ids=next_id, past_key_values=past, use_cache=True)
                 past, next_id = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            _synchronize(self.device)
             return n_new / (time.perf_counter() - started)
 
     def close(self) -> None:
         del self.model
+
+
+def _synchronize(device: str) -> None:
+    """Wait for an accelerator's queued kernels, so a timer reads work done rather than work launched."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)

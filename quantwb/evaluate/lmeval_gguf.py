@@ -37,13 +37,15 @@ class LlamaCppLM(TemplateLM):
         n_threads: int | None = None,
         max_gen_toks: int = 256,
         batch_size: int | str | None = None,  # accepted for lm-eval's interface; llama.cpp runs one sequence
-        **_ignored: Any,  # device, max_batch_size: not meaningful for an in-process CPU llama.cpp
+        device: str = "cpu",  # resolved by quantwb: an accelerator only when llama.cpp was built to offload
+        **_ignored: Any,  # max_batch_size: not meaningful for llama.cpp in process
     ) -> None:
         super().__init__()
         from llama_cpp import Llama
 
         threads = n_threads or os.cpu_count() or 1
-        settings = dict(model_path=str(Path(pretrained)), logits_all=True, n_threads=threads, verbose=False)
+        settings = dict(model_path=str(Path(pretrained)), logits_all=True, n_threads=threads, verbose=False,
+                        n_gpu_layers=0 if device == "cpu" else -1)
         n_ctx = int(max_length or DEFAULT_MAX_LENGTH)
         self.llm = Llama(n_ctx=n_ctx, n_batch=min(512, n_ctx), **settings)
         if self.llm._model.n_ctx_train() < n_ctx:  # never score past the context the model was trained on

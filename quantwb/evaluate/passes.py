@@ -65,6 +65,9 @@ class VariantPassResult:
     peak_rss_eval_bytes: int
     prompt_tokens_per_s: float | None
     gen_tokens_per_s: float | None
+    device: str  # where the variant actually ran
+    dtype: str | None  # its unquantized weights' dtype (HF), None for a GGUF
+    batch_windows: int
 
 
 def _progress(description: str, total: int):
@@ -144,4 +147,5 @@ def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
         return VariantPassResult(
             stats=kld.PositionStats.concat(parts_list), vocab_size=runner.vocab_size, peak_rss_load_bytes=rss_load,
             peak_rss_eval_bytes=rss_eval, prompt_tokens_per_s=runner.clock.tokens_per_s, gen_tokens_per_s=gen_speed,
+            device=runner.device, dtype=runner.dtype, batch_windows=runner.batch_windows,
         )

@@ -7,6 +7,7 @@ variant. A record is written only after its evaluation completed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quantwb import defaults
+from quantwb.devices import is_accelerator, resolve_device, unquantized_dtype
 from quantwb.errors import DataError, RecordError
 from quantwb.evaluate import base_cache, kld
 from quantwb.evaluate.artifact import inspect_artifact
@@ -43,6 +45,9 @@ from quantwb.versions import library_versions
 
 log = logging.getLogger(__name__)
 
+CPU_BATCH_WINDOWS = 2  # more is barely faster on a CPU and costs memory
+ACCELERATOR_BATCH_WINDOWS = 8  # keeps a GPU busy at 512-token windows; the logits copy-out bounds it
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -54,7 +59,8 @@ class EvalConfig:
     chunks: int | None = None  # None: every whole window of the text
     out_dir: Path = Path(defaults.RESULTS_DIR)
     threads: int | None = None  # None: all CPUs
-    batch_windows: int = 2  # windows per HF forward pass (more: little faster on CPU, more memory)
+    device: str = defaults.DEVICE
+    batch_windows: int | None = None  # windows per HF forward pass; None: 2 on the CPU, 8 on an accelerator
     gen_tokens: int = defaults.GEN_TOKENS
     cache_dtype: Literal["float16", "float32"] = "float16"
     max_cache_bytes: int = 16 * 2**30
@@ -62,7 +68,9 @@ class EvalConfig:
     tasks: Any | None = None
 
     def runner_options(self) -> RunnerOptions:
-        return RunnerOptions(ctx=self.ctx, threads=self.threads or os.cpu_count() or 1, batch_windows=self.batch_windows)
+        device = resolve_device(self.device)
+        batch = self.batch_windows or (ACCELERATOR_BATCH_WINDOWS if is_accelerator(device) else CPU_BATCH_WINDOWS)
+        return RunnerOptions(ctx=self.ctx, threads=self.threads or os.cpu_count() or 1, batch_windows=batch, device=device)
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,14 @@ def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
 
 def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -> list[Path]:
     baseline = BaselineInfo(name=base.name, sha256=base.sha256, origin=base.origin)
-    return write_task_records([variant_info(fact) for fact in facts], baseline, config.tasks, Path(config.out_dir))
+    tasks = dataclasses.replace(config.tasks, device=config.runner_options().device)
+    return write_task_records([variant_info(fact) for fact in facts], baseline, tasks, Path(config.out_dir))
 
 
 def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     text = load_text(config.text)
-    key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
+    key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype,
+                              unquantized_dtype(config.runner_options().device))
     folder = base_cache.cache_dir(key)
     cached = base_cache.is_complete(folder)
     if cached:  # the cache holds the ids and the base's vocabulary: no tokenizer to load
@@ -192,7 +202,8 @@ def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: Variant
         resources=Resources(
             peak_rss_load_bytes=result.peak_rss_load_bytes, peak_rss_eval_bytes=result.peak_rss_eval_bytes,
             prompt_tokens_per_s=result.prompt_tokens_per_s, gen_tokens_per_s=result.gen_tokens_per_s,
-            device="cpu", threads=config.runner_options().threads,
+            device=result.device, threads=config.runner_options().threads, dtype=result.dtype,
+            batch_size=result.batch_windows,
         ),
         library_versions=library_versions(),
         environment=environment(),

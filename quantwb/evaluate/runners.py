@@ -19,11 +19,12 @@ RUNNERS = {"hf": "quantwb.evaluate.hf_runner:HFRunner", "gguf": "quantwb.evaluat
 
 @dataclass(frozen=True)
 class RunnerOptions:
-    """How to run a variant: window length, CPU threads, windows per forward batch (HF)."""
+    """How to run a variant: window length, CPU threads, windows per forward batch, and the (resolved) device."""
 
     ctx: int
     threads: int
-    batch_windows: int = 2  # HF only: llama.cpp decodes one window per call (its ubatch is a window)
+    batch_windows: int = 2
+    device: str = "cpu"  # cpu, cuda or cuda:N; `auto` is resolved before a runner is opened
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Runner(Protocol):
     vocab_size: int
     batch_windows: int  # windows per scored_logits call
     clock: ForwardClock
+    device: str  # where it actually runs (a GGUF asked for CUDA runs on the CPU without a GPU build)
+    dtype: str | None  # the unquantized weights' dtype (HF); None for a GGUF, whose tensors keep their types
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
         """Logits (float32) of positions first .. ctx-2 of each window in (n_windows, ctx) ids,

@@ -31,6 +31,7 @@ class TaskKey:
     limit: int | None
     num_fewshot: int | None
     lm_eval_version: str
+    device: str = "cpu"  # bf16 on an accelerator scores a little differently from fp32 on the CPU
 
     def digest(self) -> str:
         return sha256_text(json.dumps(asdict(self), sort_keys=True))

@@ -15,6 +15,7 @@ from typing import Any
 from quantwb import defaults
 from quantwb.errors import EvaluationError, InputError, OfflineError
 from quantwb.evaluate import task_cache, task_packs
+from quantwb.evaluate.gguf_runner import gguf_device
 from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
 from quantwb.formats.kind import variant_kind
@@ -23,7 +24,7 @@ from quantwb.records import Metric
 
 log = logging.getLogger(__name__)
 
-BACKENDS = {"hf": "lm-eval HFLM (transformers, CPU)", "gguf": "quantwb-gguf (llama.cpp in process)"}
+BACKENDS = {"hf": "lm-eval HFLM (transformers)", "gguf": "quantwb-gguf (llama.cpp in process)"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TaskConfig:
     batch_size: int = 4  # HF forward batch; the GGUF class scores one sequence at a time
     text: str = defaults.EVAL_TEXT
     max_length: int | None = None  # tokens per forward pass; None = the model's (GGUF: at most 2048)
+    device: str = "cpu"  # resolved (cpu, cuda, cuda:N): HF variants run there, GGUF ones offload when built for it
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -67,7 +69,8 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
     sha = variant_sha256 or content_sha256(variant_path, kind)
     version = metadata.version("lm-eval")
     keys = {
-        task.name: TaskKey(sha, task.name, task.data_sha256, task.config_sha256, config.limit, config.num_fewshot, version)
+        task.name: TaskKey(sha, task.name, task.data_sha256, task.config_sha256, config.limit, config.num_fewshot, version,
+                           config.device)
         for task in resolved
     }
     results = {name: task_cache.load(key) for name, key in keys.items()}
@@ -87,6 +90,8 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
         "n_samples": {name: result.n_samples for name, result in results.items() if result is not None},
         "data_sha256": {task.name: task.data_sha256 for task in resolved},
         "backend": BACKENDS[kind],
+        "device": config.device if kind == "hf" else gguf_device(config.device),
+        "batch_size": config.batch_size if kind == "hf" else 1,
         "lm_eval_version": version,
         "reused_from_cache": reused,
     }
@@ -100,16 +105,17 @@ def load_lm(path: Path, kind: str, config: TaskConfig) -> Any:
         if kind == "gguf":
             from quantwb.evaluate.lmeval_gguf import LlamaCppLM
 
-            return LlamaCppLM(pretrained=str(path), max_length=config.max_length)
+            return LlamaCppLM(pretrained=str(path), max_length=config.max_length, device=gguf_device(config.device))
         from lm_eval.models.huggingface import HFLM
         from transformers import AutoTokenizer
 
         # Loaded here, as the text evaluation loads it, rather than by HFLM from the path: HFLM re-passes any
         # quantization_config in config.json, which transformers refuses for the GGUF one that built-in models
         # (dequantized from a GGUF) carry.
-        model = load_causal_lm(path)
+        model = load_causal_lm(path, config.device)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config.batch_size, max_length=config.max_length)
+        return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=config.batch_size, max_length=config.max_length,
+                    device=config.device)
     except (OSError, ValueError, RuntimeError, ImportError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise EvaluationError(f"{path}: lm-eval cannot load this {kind} model ({first_line})") from err

@@ -23,6 +23,7 @@ class QuantSpec:
     gguf_type: str | None = None
     calibration: CalibrationSpec | None = None
     options: tuple[tuple[str, Any], ...] = ()
+    device: str = "cpu"  # where an HF method calibrates (resolved: cpu, cuda, cuda:N); llama.cpp quantizes on the CPU
 
     def option(self, name: str, default: Any = None) -> Any:
         return dict(self.options).get(name, default)

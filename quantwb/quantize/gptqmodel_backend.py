@@ -53,14 +53,13 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMeth
     def save(folder: Path) -> Quantized:
         # GPTQModel prints its progress tables to stdout; stdout is for the command's result, so send them to stderr.
         with _cpu_workers(), _logs_outside_cwd(), quiet_imports(), contextlib.redirect_stdout(sys.stderr):
-            import torch
             from gptqmodel import BACKEND, GPTQModel
 
             config = method.gptqmodel_config(options, spec, prepared.group.chosen)
-            backend = BACKEND.AUTO if torch.cuda.is_available() else BACKEND.TORCH
+            backend = BACKEND.AUTO if spec.device.startswith("cuda") else BACKEND.TORCH
             samples = [{"input_ids": w, "attention_mask": [1] * len(w)} for w in prepared.calibration.windows]
             try:
-                model = GPTQModel.load(str(source.path), config)
+                model = GPTQModel.load(str(source.path), config, device=spec.device)
                 model.quantize(samples, batch_size=1, backend=backend, calibration_sort=None)
                 model.save(str(folder))
             except (ValueError, RuntimeError) as err:

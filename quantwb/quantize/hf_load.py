@@ -28,14 +28,15 @@ def load_tokenizer(source: ModelSource):
     return AutoTokenizer.from_pretrained(source.path)
 
 
-def load_model(source: ModelSource):
-    """The base model in a dtype fit for quantizing: its own dtype, except fp16 on CPU (5-6x slower) -> fp32."""
+def load_model(source: ModelSource, device: str = "cpu"):
+    """The base model (in host memory: the library onloads layers to `device`) in a dtype fit for quantizing
+    there: its own dtype, except fp16 calibrated on the CPU (5-6x slower than fp32) -> fp32."""
     with quiet_imports():
         import torch
         from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(source.path, dtype="auto")
-    if model.dtype == torch.float16 and not torch.cuda.is_available():
+    if model.dtype == torch.float16 and device == "cpu":
         model = model.to(torch.float32)
     model.eval()
     return model

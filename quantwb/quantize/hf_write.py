@@ -42,6 +42,7 @@ def write_variant(
             "symmetric": done.symmetric,
             "checkpoint_format": done.checkpoint_format,
             "backend": done.backend,
+            "device": spec.device,  # where it calibrated: GPU kernels round differently from the CPU's
             "options": dict(spec.options),
             "calibration": calibration.describe() if calibration else None,
             "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256, "origin": source.origin},

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from loguru import logger
 from pydantic import BaseModel
@@ -59,6 +61,20 @@ def _library_logs() -> Iterator[None]:
             logger.enable(name)
 
 
+@contextlib.contextmanager
+def _onload_device(device: str) -> Iterator[None]:
+    """llm-compressor's pipelines onload each layer to the first accelerator torch sees (`get_main_device`), with no
+    argument to choose; pin them to quantwb's --device for this call (cpu on a GPU machine, or cuda:N)."""
+    import torch
+    from llmcompressor.pipelines.data_free import pipeline as data_free
+    from llmcompressor.pipelines.sequential import pipeline as sequential
+
+    with contextlib.ExitStack() as stack:
+        for module in (sequential, data_free):
+            stack.enter_context(mock.patch.object(module, "get_main_device", lambda: torch.device(device)))
+        yield
+
+
 def calibration_dataset(calibration: CalibrationSet):
     """The chosen windows as a tokenized `datasets.Dataset` (llm-compressor's input)."""
     from datasets import Dataset
@@ -69,7 +85,8 @@ def calibration_dataset(calibration: CalibrationSet):
 
 def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMethod, options: BaseModel) -> Variant:
     """Load, calibrate and quantize with llm-compressor, then save a compressed-tensors folder atomically."""
-    prepared = prepare(source, spec, load_model=hf_load.load_model, calibrate=method.calibrated)
+    prepared = prepare(source, spec, load_model=functools.partial(hf_load.load_model, device=spec.device),
+                       calibrate=method.calibrated)
     model, calibration = prepared.model, prepared.calibration
     symmetric = bool(spec.symmetric)
     recipe = method.recipe(options, weight_scheme(spec.bits, prepared.group.chosen, symmetric), model)
@@ -86,7 +103,7 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMeth
                 "shuffle_calibration_samples": False,  # quantwb already picked the windows with its seed
             }
         try:
-            with method.run_context(), _library_logs():
+            with method.run_context(), _library_logs(), _onload_device(spec.device):
                 oneshot(model=model, recipe=recipe, **kwargs)
         except (ValueError, RuntimeError) as err:
             raise backend_failure("llm-compressor", spec.method, err) from err

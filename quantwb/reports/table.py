@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 
 from quantwb.reports.compare import Report
 from quantwb.reports.numbers import MISSING, Formatter, UncFormatter, human_bytes, number, with_unc
-from quantwb.reports.variants import VariantRow
+from quantwb.reports.variants import VariantRow, speed_device
 
 PARETO_MARK = "★"
 
@@ -74,12 +74,31 @@ def columns(report: Report) -> list[Column]:
     ]
     tasks = [Column(f"{key.replace('.', ' ')} %" if ".acc" in key else key.replace(".", " "), _task_cell(key))
              for key in report.task_columns]
+    devices = speed_devices(report)
     speed = [
-        Column("prompt tok/s", metric_cell("prompt_tokens_per_s", lambda v: number(v, 4))),
-        Column("gen tok/s", metric_cell("gen_tokens_per_s", lambda v: number(v, 3))),
+        Column("prompt tok/s", _speed_cell("prompt_tokens_per_s", 4, devices)),
+        Column("gen tok/s", _speed_cell("gen_tokens_per_s", 3, devices)),
     ]
     chosen = [*fixed, *tasks, *speed]
     return [col for col in chosen if not col.numeric or any(col.cell(row) != MISSING for row in report.rows)]
+
+
+def speed_devices(report: Report) -> list[str]:
+    """The devices the rows' speed figures were measured on, in row order, each once."""
+    return list(dict.fromkeys(d for row in report.rows if (d := speed_device(row)) is not None))
+
+
+def _speed_cell(name: str, digits: int, devices: list[str]) -> Callable[[VariantRow], str]:
+    """A speed figure; where rows ran on different devices, each cell names its own, so no column mixes them unsaid."""
+    plain = metric_cell(name, lambda v: number(v, digits))
+    if len(devices) < 2:
+        return plain
+
+    def cell(row: VariantRow) -> str:
+        text = plain(row)
+        return text if text == MISSING else f"{text} ({speed_device(row)})"
+
+    return cell
 
 
 def cells(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -108,6 +127,12 @@ def preamble(report: Report) -> list[str]:
         documents = f"first {limit} documents of each task" if limit else "every document"
         shots_text = "each task's default number of few-shot examples" if shots is None else f"{shots}-shot"
         lines.append(f"Tasks (lm-eval): {', '.join(report.task_names)}; {documents}, {shots_text}")
+    devices = speed_devices(report)
+    if len(devices) > 1:
+        lines.append(f"Warning: speed was measured on different devices ({', '.join(devices)}); each speed cell names its "
+                     "device, and figures from different devices do not compare")
+    elif devices:
+        lines.append(f"Speed measured on: {devices[0]}")
     if report.pareto_metric:
         lines.append(f"{PARETO_MARK} Pareto-optimal: no other variant is both smaller and lower in {report.pareto_metric}. Sorted by size.")
     return lines

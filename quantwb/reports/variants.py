@@ -70,6 +70,11 @@ def _resources(row: VariantRow):
     return (row.text or row.tasks).resources  # type: ignore[union-attr]
 
 
+def speed_device(row: VariantRow) -> str | None:
+    """Where the speed figures of `row` were measured (cpu, cuda, cuda:N), or None without a text record."""
+    return row.text.resources.device if row.text and row.text.resources else None
+
+
 def _text_resources(row: VariantRow):
     return row.text.resources if row.text else None
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
+from quantwb.devices import check_device
 from quantwb.errors import InputError
 from quantwb.quantize.base import QuantSpec
 
@@ -127,6 +128,15 @@ class Plan(_Strict):
     calibration: CalibrationPlan = CalibrationPlan()
     variants: tuple[VariantPlan, ...] = Field(min_length=1)
     evaluations: Evaluations = Evaluations(text=TextEvaluation())
+    device: str = Field(default=defaults.DEVICE, description="auto, cpu, cuda or cuda:N: where HF variants calibrate and run")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        try:
+            return check_device(value)
+        except InputError as err:
+            raise ValueError(str(err)) from err
 
     @field_validator("variants", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantwb import defaults
+from quantwb.devices import resolve_device
 from quantwb.errors import InputError, QuantwbError
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
@@ -37,6 +38,7 @@ class SweepOptions:
     variants: tuple[str, ...] = ()  # run only these variant ids (one CI matrix job); empty: all
     models: tuple[str, ...] = ()  # run only these models; empty: all
     report: bool = True
+    device: str | None = None  # overrides the plan's `device`
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,9 @@ def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]
         raise InputError(f"model {missing[0]!r} is not in plan {plan.name} (models: {', '.join(plan.models)})")
     threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None
     code = code_version()
+    device = resolve_device(options.device or plan.device)  # once: every chain runs where the parent decided
     return [
-        Chain(plan, model, variant, results_dir, threads, code)
+        Chain(plan, model, variant, results_dir, threads, code, device)
         for model in plan.models if not options.models or model in options.models
         for variant in plan.variants if not options.variants or variant.id in options.variants
     ]

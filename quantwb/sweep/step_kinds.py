@@ -7,6 +7,7 @@ one chain share: the resolved model, the variant's spec and the artifact the qua
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
@@ -45,7 +46,10 @@ class ChainState:
 
     @cached_property
     def spec(self) -> QuantSpec | None:
-        return self.chain.variant.spec(self.plan.calibration)
+        spec = self.chain.variant.spec(self.plan.calibration)
+        if spec is None or spec.method == "gguf":  # llama.cpp quantizes on the CPU wherever the chain runs
+            return spec
+        return dataclasses.replace(spec, device=self.chain.device)
 
     @cached_property
     def quantize_key(self) -> str:
@@ -143,11 +147,12 @@ class TextStep(_EvaluationStep[TextEvaluation]):
     def key(self) -> str:
         return step_key("text", self.state.chain.code_version, variant=self.state.variant_identity,
                         base=self.state.source.sha256, text=load_text(self.evaluation.name).sha256, ctx=self.evaluation.ctx,
-                        chunks=self.evaluation.chunks)
+                        chunks=self.evaluation.chunks, device=self.state.chain.device)
 
     def run(self) -> list[Path]:
         config = EvalConfig(base=self.state.chain.model, text=self.evaluation.name, ctx=self.evaluation.ctx, chunks=self.evaluation.chunks,
-                            out_dir=self.state.folder("records"), threads=self.state.chain.threads, force=True)
+                            out_dir=self.state.folder("records"), threads=self.state.chain.threads, device=self.state.chain.device,
+                            force=True)
         return [Path(p) for p in evaluate_variants([self.state.variant_path], config)]
 
 
@@ -168,13 +173,13 @@ class TasksStep(_EvaluationStep[TaskEvaluation]):
         resolved = task_packs.resolve_tasks(self.evaluation.names, self.tasks_dir, self.state.text_name)
         return step_key("tasks", self.state.chain.code_version, variant=self.state.variant_identity,
                         base=self.state.source.sha256, tasks=[(t.name, t.data_sha256, t.config_sha256) for t in resolved],
-                        limit=self.evaluation.limit, fewshot=self.evaluation.fewshot)
+                        limit=self.evaluation.limit, fewshot=self.evaluation.fewshot, device=self.state.chain.device)
 
     def run(self) -> list[Path]:
         task_config = TaskConfig(tasks=self.evaluation.names, tasks_dir=self.tasks_dir, limit=self.evaluation.limit,
                                  num_fewshot=self.evaluation.fewshot, text=self.state.text_name)
         config = EvalConfig(base=self.state.chain.model, out_dir=self.state.folder("records"),
-                            threads=self.state.chain.threads, tasks=task_config, force=True)
+                            threads=self.state.chain.threads, device=self.state.chain.device, tasks=task_config, force=True)
         return [Path(p) for p in evaluate_tasks([self.state.variant_path], config)]
 
 

@@ -33,7 +33,7 @@ MARKER_FORMAT = 1
 # steps it keys. An allow-list, so a file that moves out of it is noticed (a test checks every file of
 # quantwb is in exactly one of the two lists) instead of silently leaving the cache key.
 MEASURING_CODE = (
-    "builtin_models.py", "calibration.py", "defaults.py", "evaluate", "formats", "models.py", "quantize", "records.py",
+    "builtin_models.py", "calibration.py", "defaults.py", "devices.py", "evaluate", "formats", "models.py", "quantize", "records.py",
     "resources_usage.py", "sweep/step_kinds.py", "texts.py", "tokenizer_repair.py", "versions.py",
 )
 # Presentation, orchestration and plumbing: editing these never changes what a step measures.
