@@ -89,6 +89,17 @@ class Distribution(_Strict):
     percentiles: dict[str, float] = Field(description="'99.9', '99', '95', '90', '50', '10', '5', '1', '0.1'")
 
 
+class TopKCheck(_Strict):
+    """How far the top-K KLD (base stored as its K most probable tokens and the tail mass) is from the full KLD,
+    measured on the first positions, whose full distribution the base cache keeps for this."""
+
+    k: int
+    positions: int
+    kld_mean_full: float
+    kld_mean_topk: float
+    relative_error: float = Field(description="(top-K − full) / full mean KLD on those positions; <= 0 up to rounding")
+
+
 class KLDivergence(_Strict):
     """llama.cpp's KL-divergence statistics of the variant against the baseline."""
 
@@ -102,6 +113,7 @@ class KLDivergence(_Strict):
     ln_ppl_ratio_unc: float
     base_ppl: float | None = Field(default=None, description="PPL of the baseline on the same positions")
     base_ppl_unc: float | None = None
+    topk: TopKCheck | None = Field(default=None, description="set when the base was stored as top K (--kld-topk)")
 
 
 class Resources(_Strict):

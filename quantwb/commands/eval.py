@@ -44,6 +44,9 @@ def _render(paths: list[Path]) -> None:
               help="Folder for the records.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @device_option("evaluation")
+@click.option("--kld-topk", type=click.IntRange(min=1), metavar="K",
+              help="Keep only the base's K most probable tokens (and the rest's total mass) per position: a base cache "
+              "about vocab/K times smaller; each record states the KLD error this costs. Default: the full distribution.")
 @click.option("--batch-windows", type=click.IntRange(min=1), help="Windows per HF forward pass (default: 2 on the CPU, 8 on "
               "an accelerator).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
@@ -57,7 +60,7 @@ def _render(paths: list[Path]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Documents per task (default: all).")
 @click.option("--num-fewshot", type=click.IntRange(min=0), help="Few-shot examples per prompt (default: the task's, 0).")
 def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: int | None, out_dir: Path,
-             threads: int | None, device: str, batch_windows: int | None, force: bool, gen_tokens: int, task_names: str | None,
+             threads: int | None, device: str, kld_topk: int | None, batch_windows: int | None, force: bool, gen_tokens: int, task_names: str | None,
              tasks_dir: Path | None, limit: int | None, num_fewshot: int | None) -> None:
     """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
     perplexity tool does in KL-divergence mode; write one record per variant into --out. With --tasks, also run
@@ -68,7 +71,7 @@ def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: 
         tasks = TaskConfig(tasks=tuple(n.strip() for n in task_names.split(",") if n.strip()), tasks_dir=tasks_dir,
                            limit=limit, num_fewshot=num_fewshot, text=text)
     config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, device=device,
-                        batch_windows=batch_windows, force=force,
+                        batch_windows=batch_windows, kld_topk=kld_topk, force=force,
                         gen_tokens=gen_tokens, tasks=tasks)
     paths = evaluate_variants([_variant_path(v) for v in variants], config)
     _render(paths)

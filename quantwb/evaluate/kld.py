@@ -15,7 +15,7 @@ import numpy as np
 
 from quantwb.errors import EvaluationError
 from quantwb.evaluate.perplexity import log_ppl_ratio, mean_and_uncertainty
-from quantwb.records import Distribution, KLDivergence
+from quantwb.records import Distribution, KLDivergence, TopKCheck
 
 LOG_P_CUT = -16.0  # llama.cpp ignores base tokens at or below this log-probability
 KLD_PERCENTILES = (99.9, 99.0, 95.0, 90.0, 50.0, 10.0, 5.0, 1.0, 0.1)
@@ -31,19 +31,30 @@ class LogitParts:
     top: np.ndarray  # (n,) argmax token
     nll: np.ndarray  # (n,) −log q[target], nats
 
+    def take(self, rows: slice) -> LogitParts:
+        return LogitParts(shifted=self.shifted[rows], log_norm=self.log_norm[rows], top=self.top[rows], nll=self.nll[rows])
+
 
 @dataclass(frozen=True)
 class BaseRows:
-    """The base model at n scored positions, as cached on disk."""
+    """The base model at n scored positions, as cached on disk: the whole distribution, or its top K and the tail.
 
-    p: np.ndarray  # (n, vocab) float16/float32 probabilities, zero where log p <= LOG_P_CUT
+    Top K (`idx` set): p holds the K largest probabilities at the token ids in `idx`, and `tail` the mass of every
+    other token, 1 − Σ p_K. KLD is then taken between the (K+1)-outcome distributions (the top-K tokens and one
+    "any other token" outcome): never more than the full KLD, short of it by the divergence inside the tail.
+    """
+
+    p: np.ndarray  # (n, vocab) or (n, K) float16/float32 probabilities, zero where log p <= LOG_P_CUT
     p_sum: np.ndarray  # (n,) Σ p over the stored p
-    plogp: np.ndarray  # (n,) Σ p log p over the stored p, nats
+    plogp: np.ndarray  # (n,) Σ p log p over the stored p (+ tail log tail with top K), nats
     nll: np.ndarray  # (n,) −log p[target], nats
     top: np.ndarray  # (n,) argmax token
+    idx: np.ndarray | None = None  # (n, K) token ids of p's columns; None: p covers the whole vocabulary
+    tail: np.ndarray | None = None  # (n,) base mass outside the top K
 
     def take(self, rows: slice) -> BaseRows:
-        return BaseRows(p=self.p[rows], p_sum=self.p_sum[rows], plogp=self.plogp[rows], nll=self.nll[rows], top=self.top[rows])
+        return BaseRows(p=self.p[rows], p_sum=self.p_sum[rows], plogp=self.plogp[rows], nll=self.nll[rows], top=self.top[rows],
+                        idx=None if self.idx is None else self.idx[rows], tail=None if self.tail is None else self.tail[rows])
 
 
 @dataclass(frozen=True)
@@ -89,9 +100,39 @@ def base_rows(parts: LogitParts, store_dtype: type = np.float16) -> BaseRows:
     return BaseRows(p=p, p_sum=p_sum, plogp=cross_term(p, parts, p_sum), nll=parts.nll, top=parts.top)
 
 
+TAIL_FLOOR = 1e-12  # a tail mass below float32 rounding of the normalizer is noise: floor it before its log
+
+
+def base_rows_topk(parts: LogitParts, k: int, store_dtype: type = np.float16) -> BaseRows:
+    """The base's K most probable tokens per position (cut at LOG_P_CUT like the full rows) and the mass of the rest."""
+    log_p = parts.shifted - parts.log_norm[:, None]
+    idx = np.argpartition(log_p, -k, axis=1)[:, -k:]
+    top_log_p = np.take_along_axis(log_p, idx, axis=1)
+    tail = np.maximum(1.0 - np.sum(np.exp(top_log_p, dtype=np.float64), axis=1), 0.0)
+    p = np.where(top_log_p > LOG_P_CUT, np.exp(top_log_p), 0.0).astype(store_dtype)
+    p_sum = np.sum(p, axis=1, dtype=np.float64)
+    plogp = np.einsum("ij,ij->i", p.astype(np.float32), top_log_p, dtype=np.float64) + _xlogy(tail, tail)
+    return BaseRows(p=p, p_sum=p_sum, plogp=plogp, nll=parts.nll, top=parts.top, idx=idx.astype(np.int32), tail=tail)
+
+
+def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x log y with 0 log 0 = 0 and y floored at TAIL_FLOOR."""
+    return np.where(x > 0, x * np.log(np.maximum(y, TAIL_FLOOR)), 0.0)
+
+
+def _cross_term_topk(base: BaseRows, variant: LogitParts) -> np.ndarray:
+    """Σ_K p_i log q_i + tail · log(the variant's mass outside the base's top K)."""
+    rows = np.arange(len(base.idx))[:, None]
+    top_log_q = variant.shifted[rows, base.idx] - variant.log_norm[:, None]
+    variant_tail = 1.0 - np.sum(np.exp(top_log_q, dtype=np.float64), axis=1)
+    dot = np.einsum("ij,ij->i", base.p.astype(np.float32, copy=False), top_log_q, dtype=np.float64)
+    return dot + _xlogy(base.tail, variant_tail)
+
+
 def position_stats(base: BaseRows, variant: LogitParts) -> PositionStats:
     """KLD, Δp = q[tok] − p[tok] and same-top for each position; base and variant rows must align."""
-    kld = base.plogp - cross_term(base.p, variant, base.p_sum)
+    cross = cross_term(base.p, variant, base.p_sum) if base.idx is None else _cross_term_topk(base, variant)
+    kld = base.plogp - cross
     p_diff = np.exp(-variant.nll) - np.exp(-base.nll)
     return PositionStats(nll=variant.nll, base_nll=base.nll, kld=kld, p_diff=p_diff, same_top=variant.top == base.top)
 
@@ -133,3 +174,12 @@ def summarize(stats: PositionStats) -> KLDivergence:
         base_ppl=math.exp(base_mean),
         base_ppl_unc=math.exp(base_mean) * base_unc,
     )
+
+
+def topk_check(k: int, topk_stats: PositionStats, full_stats: PositionStats) -> TopKCheck:
+    """Top-K against full KLD on the positions `full_stats` covers (the first ones of `topk_stats`)."""
+    n = len(full_stats.kld)
+    full_mean = float(np.mean(full_stats.kld))
+    topk_mean = float(np.mean(topk_stats.kld[:n]))
+    return TopKCheck(k=k, positions=n, kld_mean_full=full_mean, kld_mean_topk=topk_mean,
+                     relative_error=(topk_mean - full_mean) / full_mean if full_mean > 0 else 0.0)

@@ -43,6 +43,7 @@ class BasePassJob:
     dtype: str
     meta: dict
     token_strings: tuple[str, ...]
+    topk: int | None = None  # store only the base's top K per position (and the tail mass)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class VariantPassResult:
     peak_rss_eval_bytes: int
     prompt_tokens_per_s: float | None
     gen_tokens_per_s: float | None
+    topk_check: kld.TopKCheck | None  # top-K KLD against the full KLD on the cache's check positions
     device: str  # where the variant actually ran
     dtype: str | None  # its unquantized weights' dtype (HF), None for a GGUF
     batch_windows: int
@@ -106,14 +108,23 @@ def run_base_pass(job: BasePassJob) -> None:
         plan = job.plan
         store = np.dtype(job.dtype).type
         with atomic_path(job.cache_dir) as tmp, _math_pool(job.options.threads) as pool:
-            writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype)
+            writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype, job.topk)
             try:
                 for _, logits, targets in _scored_windows(runner, job.tokens, plan, "base pass"):
-                    def rows(block: slice, logits=logits, targets=targets) -> kld.BaseRows:
-                        return kld.base_rows(kld.logit_parts(logits[block], targets[block]), store)
+                    wanted = writer.wants_check()
 
-                    for block_rows in pool.map(rows, _row_blocks(len(targets))):
+                    def rows(block: slice, logits=logits, targets=targets, wanted=wanted):
+                        parts = kld.logit_parts(logits[block], targets[block])
+                        if job.topk is None:
+                            return kld.base_rows(parts, store), None
+                        n_check = max(0, min(block.stop - block.start, wanted - (block.start)))
+                        check = kld.base_rows(parts.take(slice(0, n_check)), store) if n_check else None
+                        return kld.base_rows_topk(parts, job.topk, store), check
+
+                    for block_rows, check_rows in pool.map(rows, _row_blocks(len(targets))):
                         writer.append(block_rows)
+                        if check_rows is not None:
+                            writer.append_check(check_rows)
                 writer.finish({**job.meta, "vocab": runner.vocab_size}, job.token_strings)
             finally:
                 writer.close()
@@ -130,22 +141,35 @@ def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
             raise TokenizerMismatchError(f"{job.path}: vocabulary of {runner.vocab_size} tokens, the base has {cache.vocab}")
         plan = cache.plan
         parts_list: list[kld.PositionStats] = []
+        checks: list[kld.PositionStats] = []
         with _math_pool(job.options.threads) as pool:
             for offset, logits, targets in _scored_windows(runner, cache.tokens, plan, job.label):
                 base = cache.rows(offset, len(targets))
+                n_check = max(0, min(len(targets), cache.n_check - offset))
+                full = cache.check_rows(offset, n_check) if n_check else None
 
-                def stats(block: slice, logits=logits, targets=targets, base=base) -> kld.PositionStats:
-                    return kld.position_stats(base.take(block), kld.logit_parts(logits[block], targets[block]))
+                def stats(block: slice, logits=logits, targets=targets, base=base, full=full, n_check=n_check):
+                    parts = kld.logit_parts(logits[block], targets[block])
+                    inside = slice(block.start, min(block.stop, n_check))
+                    check = None
+                    if full is not None and inside.stop > inside.start:
+                        check = kld.position_stats(full.take(inside), parts.take(slice(0, inside.stop - inside.start)))
+                    return kld.position_stats(base.take(block), parts), check
 
-                parts_list += pool.map(stats, _row_blocks(len(targets)))
+                for block_stats, check in pool.map(stats, _row_blocks(len(targets))):
+                    parts_list.append(block_stats)
+                    if check is not None:
+                        checks.append(check)
         n_new = min(job.gen_tokens, plan.ctx // 2)  # prompt + generated tokens must fit the context
         prompt_ids = [int(t) for t in cache.tokens[: min(32, plan.ctx - n_new - 1)]]
         gen_speed = runner.generation_tokens_per_s(prompt_ids, n_new) if n_new > 0 else None
         rss_eval = process_peak_rss_bytes()
         cache.close()
         runner.close()
+        stats = kld.PositionStats.concat(parts_list)
+        topk_check = kld.topk_check(cache.topk, stats, kld.PositionStats.concat(checks)) if checks else None
         return VariantPassResult(
-            stats=kld.PositionStats.concat(parts_list), vocab_size=runner.vocab_size, peak_rss_load_bytes=rss_load,
+            stats=stats, topk_check=topk_check, vocab_size=runner.vocab_size, peak_rss_load_bytes=rss_load,
             peak_rss_eval_bytes=rss_eval, prompt_tokens_per_s=runner.clock.tokens_per_s, gen_tokens_per_s=gen_speed,
             device=runner.device, dtype=runner.dtype, batch_windows=runner.batch_windows,
         )

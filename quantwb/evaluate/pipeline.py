@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from quantwb import defaults
 from quantwb.devices import is_accelerator, resolve_device, unquantized_dtype
-from quantwb.errors import DataError, RecordError
+from quantwb.errors import DataError, InputError, RecordError
 from quantwb.evaluate import base_cache, kld
 from quantwb.evaluate.artifact import inspect_artifact
 from quantwb.evaluate.memory import run_isolated
@@ -63,6 +63,7 @@ class EvalConfig:
     batch_windows: int | None = None  # windows per HF forward pass; None: 2 on the CPU, 8 on an accelerator
     gen_tokens: int = defaults.GEN_TOKENS
     cache_dtype: Literal["float16", "float32"] = "float16"
+    kld_topk: int | None = None  # store the base as its top K tokens + tail mass: a cache ~vocab/K times smaller
     max_cache_bytes: int = 16 * 2**30
     force: bool = False  # re-measure even when an identical record exists
     tasks: Any | None = None
@@ -116,7 +117,7 @@ def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -
 def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     text = load_text(config.text)
     key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype,
-                              unquantized_dtype(config.runner_options().device))
+                              unquantized_dtype(config.runner_options().device), config.kld_topk)
     folder = base_cache.cache_dir(key)
     cached = base_cache.is_complete(folder)
     if cached:  # the cache holds the ids and the base's vocabulary: no tokenizer to load
@@ -136,7 +137,7 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
     paths = []
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
-        if not config.force and _is_current(out, fact, setup):
+        if not config.force and _is_current(out, fact, setup, config):
             log.info("%s: an identical record exists, skipped", fact.name)
             paths.append(out)
             continue
@@ -149,7 +150,10 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
     """The base pass, in its own process, after checking the cache's size against the limit."""
     base, text, plan = setup.base, setup.text, setup.plan
-    size = base_cache.cache_size_bytes(plan, _vocab_size(base.path), config.cache_dtype)
+    vocab = _vocab_size(base.path)
+    if config.kld_topk is not None and not 1 <= config.kld_topk < vocab:
+        raise InputError(f"--kld-topk must be between 1 and the vocabulary size - 1 ({vocab - 1}), got {config.kld_topk}")
+    size = base_cache.cache_size_bytes(plan, vocab, config.cache_dtype, config.kld_topk)
     if size > config.max_cache_bytes:
         raise DataError(
             f"{plan.n_chunks} windows would need a {size / 2**30:.1f} GiB base cache (limit "
@@ -159,7 +163,7 @@ def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig
             "ctx": plan.ctx, "n_chunks": plan.n_chunks, "bos_id": plan.bos_id, "n_text_tokens": len(tokens.ids),
             "sample_ids": list(tokens.sample_ids)}
     job = BasePassJob(base.path, tokens.ids, plan, config.runner_options(), setup.cache_dir, config.cache_dtype, meta,
-                      tokens.vocab)
+                      tokens.vocab, config.kld_topk)
     run_isolated(run_base_pass, job, f"base pass of {base.name}")
 
 
@@ -168,7 +172,7 @@ def _vocab_size(path: Path) -> int:
     return int(config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size"))
 
 
-def _is_current(path: Path, fact: Variant, setup: TextSetup) -> bool:
+def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig) -> bool:
     if not path.is_file():
         return False
     try:
@@ -176,8 +180,11 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup) -> bool:
     except RecordError:
         return False
     text = record.text
+    topk = record.kld.topk.k if record.kld and record.kld.topk else None
+    same_device = fact.format == "gguf" or record.resources is None or record.resources.device == config.runner_options().device
     return (record.variant.sha256 == fact.sha256 and record.baseline.sha256 == setup.base.sha256 and text is not None
-            and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks)
+            and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks
+            and topk == config.kld_topk and same_device)
 
 
 def variant_info(fact: Variant) -> VariantInfo:
@@ -198,7 +205,7 @@ def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: Variant
         text=TextData(name=setup.text.name, sha256=setup.text.sha256, n_tokens=setup.n_tokens, ctx=plan.ctx,
                       n_chunks=plan.n_chunks, n_scored=plan.n_scored),
         perplexity=perplexity(result.stats.nll),
-        kld=kld.summarize(result.stats),
+        kld=kld.summarize(result.stats).model_copy(update={"topk": result.topk_check}),
         resources=Resources(
             peak_rss_load_bytes=result.peak_rss_load_bytes, peak_rss_eval_bytes=result.peak_rss_eval_bytes,
             prompt_tokens_per_s=result.prompt_tokens_per_s, gen_tokens_per_s=result.gen_tokens_per_s,

@@ -147,12 +147,12 @@ class TextStep(_EvaluationStep[TextEvaluation]):
     def key(self) -> str:
         return step_key("text", self.state.chain.code_version, variant=self.state.variant_identity,
                         base=self.state.source.sha256, text=load_text(self.evaluation.name).sha256, ctx=self.evaluation.ctx,
-                        chunks=self.evaluation.chunks, device=self.state.chain.device)
+                        chunks=self.evaluation.chunks, device=self.state.chain.device, kld_topk=self.evaluation.kld_topk)
 
     def run(self) -> list[Path]:
         config = EvalConfig(base=self.state.chain.model, text=self.evaluation.name, ctx=self.evaluation.ctx, chunks=self.evaluation.chunks,
                             out_dir=self.state.folder("records"), threads=self.state.chain.threads, device=self.state.chain.device,
-                            force=True)
+                            kld_topk=self.evaluation.kld_topk, force=True)
         return [Path(p) for p in evaluate_variants([self.state.variant_path], config)]
 
 

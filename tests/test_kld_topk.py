@@ -1,0 +1,109 @@
+"""--kld-topk: the base stored as its top K tokens and the tail's mass; error against the full KLD; flat memory."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantwb.evaluate import base_cache, kld
+from quantwb.evaluate.passes import VariantPassJob, run_variant_pass
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+from quantwb.evaluate.runners import RunnerOptions
+from quantwb.records import read_record
+
+VOCAB = 2000
+
+
+def _logits(seed: int, n: int) -> np.ndarray:
+    # a peaked, Zipf-like distribution as language models give, plus noise
+    rng = np.random.default_rng(seed)
+    ranks = np.argsort(rng.standard_normal((n, VOCAB)), axis=1)
+    return (-1.2 * np.log1p(ranks) + rng.standard_normal((n, VOCAB)) * 0.3).astype(np.float32)
+
+
+def _stats(base_logits: np.ndarray, logits: np.ndarray, k: int | None) -> np.ndarray:
+    targets = np.zeros(len(logits), dtype=np.int64)
+    base_parts = kld.logit_parts(base_logits, targets)
+    rows = kld.base_rows(base_parts, np.float32) if k is None else kld.base_rows_topk(base_parts, k, np.float32)
+    return kld.position_stats(rows, kld.logit_parts(logits, targets)).kld
+
+
+def test_topk_of_the_base_against_itself_is_exactly_zero() -> None:
+    logits = _logits(0, 64)
+    assert np.all(_stats(logits, logits, 32) == 0.0)
+
+
+def test_topk_never_exceeds_full_and_converges_to_it() -> None:
+    base, variant = _logits(1, 128), _logits(1, 128) + np.random.default_rng(2).standard_normal((128, VOCAB)).astype(np.float32) * 0.2
+    full = _stats(base, variant, None)
+    errors = []
+    for k in (8, 64, 512, VOCAB - 1):
+        topk = _stats(base, variant, k)
+        assert np.all(topk <= full + 1e-6)  # coarse-graining never adds divergence (data-processing inequality)
+        errors.append(abs(topk.mean() - full.mean()) / full.mean())
+    assert errors == sorted(errors, reverse=True)  # more of the distribution kept, smaller error
+    assert errors[-1] < 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny_q2k(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
+
+    out = tmp_path_factory.mktemp("topk-gguf")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTWB_HOME", str(tmp_path_factory.mktemp("topk-home")))
+        (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["Q2_K"], out, imatrix=ImatrixChoice("none"))
+    return artifact.path
+
+
+def test_topk_record_states_its_error_and_the_cache_shrinks(tiny_model: Path, tiny_q2k: Path, story_text: Path,
+                                                            tmp_path: Path) -> None:
+    def measure(topk: int | None):
+        config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=64, chunks=12, out_dir=tmp_path / str(topk),
+                            gen_tokens=0, kld_topk=topk, device="cpu")
+        (path,) = evaluate_variants([tiny_q2k], config)
+        return read_record(path)
+
+    full, top, wide = measure(None), measure(256), measure(8192)
+    assert full.kld.topk is None
+    errors = {}
+    for record in (top, wide):
+        check = record.kld.topk
+        assert check is not None and check.positions == min(base_cache.CHECK_POSITIONS, record.text.n_scored)
+        assert check.relative_error == pytest.approx((check.kld_mean_topk - check.kld_mean_full) / check.kld_mean_full)
+        assert check.kld_mean_topk <= check.kld_mean_full * (1 + 1e-6)  # the tail's inner divergence is what is lost
+        # the stated error (on the check positions) is the error of the whole run, to within the sample's spread
+        errors[check.k] = (record.kld.kld.mean - full.kld.kld.mean) / full.kld.kld.mean
+        assert errors[check.k] == pytest.approx(check.relative_error, abs=0.05)
+        assert record.kld.same_top_p == full.kld.same_top_p  # argmaxes and NLLs do not depend on how p is stored
+        assert record.perplexity.ppl == full.perplexity.ppl
+    assert abs(errors[8192]) < abs(errors[256])  # the tiny model's flat distributions need a wide K; real ones less
+    caches = {base_cache.read_meta(f)["topk"]: f for f in base_cache.quantwb_home().glob("base-logprobs/*")
+              if base_cache.read_meta(f)["n_chunks"] == 12}
+    stored = {k: sum((f / name).stat().st_size for name in ("p.npy", "idx.npy", "check_p.npy") if (f / name).exists())
+              for k, f in caches.items()}
+    plan = base_cache.plan_from_meta(base_cache.read_meta(caches[None]))
+    for k in (None, 256):  # the size the limit check predicts is what lands on disk (besides the .npy headers)
+        assert 0 <= stored[k] - base_cache.cache_size_bytes(plan, 49152, "float16", k) <= 3 * 128
+    assert stored[256] < stored[None]
+
+
+def test_variant_pass_memory_is_flat_in_the_number_of_windows(tiny_model: Path, tiny_q2k: Path, story_text: Path,
+                                                               tmp_path: Path) -> None:
+    """numpy's allocations (tracemalloc sees them) peak the same for 4 and 16 windows: the base is read window by window."""
+    peaks = {}
+    for chunks in (4, 16):
+        config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=64, chunks=chunks, out_dir=tmp_path / str(chunks),
+                            gen_tokens=0, device="cpu")
+        evaluate_variants([tiny_q2k], config)  # computes the base cache
+        (cache,) = [p for p in base_cache.quantwb_home().glob("base-logprobs/*") if base_cache.read_meta(p)["n_chunks"] == chunks]
+        job = VariantPassJob("q2k", "gguf", tiny_q2k, cache, RunnerOptions(ctx=64, threads=1), gen_tokens=0)
+        tracemalloc.start()
+        run_variant_pass(job)
+        peaks[chunks] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[16] < 1.10 * peaks[4], peaks
