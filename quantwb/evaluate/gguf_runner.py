@@ -46,40 +46,53 @@ def _main_gpu(device: str) -> dict:
     return {"main_gpu": int(device.split(":")[1])} if ":" in device else {}
 
 
+BATCH_TOKENS = 2048  # llama-perplexity's default n_batch: n_batch / n_ctx windows go into one decode
+
+
 class GGUFRunner:
-    """A .gguf file through llama.cpp (same kernels as llama-perplexity), every layer offloaded on an accelerator."""
+    """A .gguf file through llama.cpp (same kernels as llama-perplexity), every layer offloaded on an accelerator.
+
+    Like llama-perplexity, several windows go into one decode, each as its own sequence of a context sized for all
+    of them (n_seq = BATCH_TOKENS / ctx; each sequence sees only its own window)."""
 
     def __init__(self, path: Path, options: RunnerOptions) -> None:
         import llama_cpp
 
         self._lib = llama_cpp
+        self.batch_windows = max(1, BATCH_TOKENS // options.ctx)
+        tokens = options.ctx * self.batch_windows
         with contextlib.ExitStack() as scope:  # llama.cpp's log silenced while this runner lives, restored by close()
             scope.enter_context(llama_log_to(discard))
-            # flash_attn: what llama-perplexity uses by default on CPU (25 % faster windows here)
             self.device = gguf_device(options.device)
+            # flash_attn: what llama-perplexity uses by default on CPU (25 % faster windows here)
             self.llm = load_llama(
                 path, n_ctx=options.ctx, n_batch=options.ctx, n_ubatch=min(options.ctx, 512),
                 n_threads=options.threads, n_threads_batch=options.threads, logits_all=False, flash_attn=True,
                 n_gpu_layers=-1 if self.device != "cpu" else 0, **_main_gpu(self.device),
             )
+            # llama-cpp-python's own context holds one sequence; ours holds one per window of a batch.
+            params = llama_cpp.llama_context_params.from_buffer_copy(self.llm.context_params)
+            params.n_ctx, params.n_batch, params.n_seq_max = tokens, tokens, self.batch_windows
+            self._ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
+            if not self._ctx:
+                raise EvaluationError(f"{path}: llama.cpp could not make a context of {tokens} tokens")
             self._log_scope = scope.pop_all()
         self.dtype = None  # a GGUF's tensors keep their own types
         self.vocab_size = self.llm.n_vocab()
-        self._ctx = self.llm.ctx
-        self._batch = llama_cpp.llama_batch_init(options.ctx, 0, 1)
-        self.batch_windows = 1
+        self._batch = llama_cpp.llama_batch_init(tokens, 0, 1)
         self.clock = ForwardClock()
 
-    def _decode(self, ids: np.ndarray | list[int], start_pos: int, want_logits: np.ndarray) -> int:
-        """Decode `ids` at positions start_pos.. on sequence 0; returns how many rows of logits came out."""
+    def _decode(self, ids: np.ndarray, positions: np.ndarray, sequences: np.ndarray, want_logits: np.ndarray) -> int:
+        """Decode tokens `ids` at `positions` of `sequences`; returns how many rows of logits came out."""
         batch = self._batch
         batch.n_tokens = len(ids)
-        for k, token in enumerate(ids):
-            batch.token[k] = int(token)
-            batch.pos[k] = start_pos + k
+        for k, (token, position, sequence, wanted) in enumerate(zip(ids.tolist(), positions.tolist(), sequences.tolist(),
+                                                                    want_logits.tolist(), strict=True)):
+            batch.token[k] = token
+            batch.pos[k] = position
             batch.n_seq_id[k] = 1
-            batch.seq_id[k][0] = 0
-            batch.logits[k] = bool(want_logits[k])
+            batch.seq_id[k][0] = sequence
+            batch.logits[k] = wanted
         if self._lib.llama_decode(self._ctx, batch) != 0:
             raise EvaluationError("llama_decode failed")
         return int(np.count_nonzero(want_logits))
@@ -93,26 +106,29 @@ class GGUFRunner:
         return np.ctypeslib.as_array(ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float)), shape=(rows, self.vocab_size))
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
-        """One window per call (batch_windows = 1): its logits are llama.cpp's buffer, which the next decode reuses."""
-        (window,) = windows
-        ctx = len(window)
-        positions = np.arange(ctx)
+        """Every window of `windows` in one decode, one sequence each; the rows come out in batch order (window by
+        window), in llama.cpp's buffer, which the next decode reuses."""
+        n, ctx = windows.shape
+        positions = np.tile(np.arange(ctx), n)
         self._clear()
         self.clock.start()
-        rows = self._decode(window, 0, (positions >= first) & (positions < ctx - 1))
+        rows = self._decode(windows.reshape(-1), positions, np.repeat(np.arange(n), ctx), (positions >= first) & (positions < ctx - 1))
         self._lib.llama_synchronize(self._ctx)
-        self.clock.stop(ctx)
+        self.clock.stop(windows.size)
         return self._logits(rows)
 
     def generation_tokens_per_s(self, prompt_ids: list[int], n_new: int) -> float:
+        def one_sequence(ids: list[int], start: int, logits: np.ndarray) -> None:
+            self._decode(np.asarray(ids), np.arange(start, start + len(ids)), np.zeros(len(ids), dtype=int), logits)
+
         self._clear()
         last = np.zeros(len(prompt_ids), dtype=bool)
         last[-1] = True
-        self._decode(prompt_ids, 0, last)
+        one_sequence(prompt_ids, 0, last)
         next_id = int(np.argmax(self._logits(1)[0]))
         started = time.perf_counter()
         for step in range(n_new):
-            self._decode([next_id], len(prompt_ids) + step, np.ones(1, dtype=bool))
+            one_sequence([next_id], len(prompt_ids) + step, np.ones(1, dtype=bool))
             next_id = int(np.argmax(self._logits(1)[0]))
         return n_new / (time.perf_counter() - started)
 
@@ -120,5 +136,8 @@ class GGUFRunner:
         if self._batch is not None:
             self._lib.llama_batch_free(self._batch)
             self._batch = None
+        if self._ctx is not None:
+            self._lib.llama_free(self._ctx)
+            self._ctx = None
         self.llm.close()
         self._log_scope.close()
