@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantwb import defaults
-from quantwb.devices import resolve_device
+from quantwb.devices import check_device
 from quantwb.errors import InputError, QuantwbError
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
@@ -99,7 +99,8 @@ def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]
         raise InputError(f"model {missing[0]!r} is not in plan {plan.name} (models: {', '.join(plan.models)})")
     threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None
     code = code_version()
-    device = resolve_device(options.device or plan.device)  # once: every chain runs where the parent decided
+    # checked here, resolved where the chain runs (`auto` means the worker's accelerator, on a cluster too)
+    device = check_device(options.device or plan.device)
     return [
         Chain(plan, model, variant, results_dir, threads, code, device)
         for model in plan.models if not options.models or model in options.models

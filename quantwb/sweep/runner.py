@@ -30,7 +30,7 @@ class Chain:
     results_dir: Path
     threads: int | None
     code_version: str  # taken once by the parent, so every worker keys steps alike
-    device: str = "cpu"  # resolved by the parent: cpu, cuda or cuda:N
+    device: str = "cpu"  # auto, cpu, cuda or cuda:N; resolved by the process that runs the chain
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
 from quantwb import defaults
+from quantwb.devices import resolve_device
 from quantwb.errors import EvaluationError
 from quantwb.evaluate import task_packs
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_variants
@@ -49,7 +50,12 @@ class ChainState:
         spec = self.chain.variant.spec(self.plan.calibration)
         if spec is None or spec.method == "gguf":  # llama.cpp quantizes on the CPU wherever the chain runs
             return spec
-        return dataclasses.replace(spec, device=self.chain.device)
+        return dataclasses.replace(spec, device=self.device)
+
+    @cached_property
+    def device(self) -> str:
+        """The chain's device as this process sees it (`auto` resolved here)."""
+        return resolve_device(self.chain.device)
 
     @cached_property
     def quantize_key(self) -> str:
@@ -147,11 +153,11 @@ class TextStep(_EvaluationStep[TextEvaluation]):
     def key(self) -> str:
         return step_key("text", self.state.chain.code_version, variant=self.state.variant_identity,
                         base=self.state.source.sha256, text=load_text(self.evaluation.name).sha256, ctx=self.evaluation.ctx,
-                        chunks=self.evaluation.chunks, device=self.state.chain.device, kld_topk=self.evaluation.kld_topk)
+                        chunks=self.evaluation.chunks, device=self.state.device, kld_topk=self.evaluation.kld_topk)
 
     def run(self) -> list[Path]:
         config = EvalConfig(base=self.state.chain.model, text=self.evaluation.name, ctx=self.evaluation.ctx, chunks=self.evaluation.chunks,
-                            out_dir=self.state.folder("records"), threads=self.state.chain.threads, device=self.state.chain.device,
+                            out_dir=self.state.folder("records"), threads=self.state.chain.threads, device=self.state.device,
                             kld_topk=self.evaluation.kld_topk, force=True)
         return [Path(p) for p in evaluate_variants([self.state.variant_path], config)]
 
@@ -173,13 +179,13 @@ class TasksStep(_EvaluationStep[TaskEvaluation]):
         resolved = task_packs.resolve_tasks(self.evaluation.names, self.tasks_dir, self.state.text_name)
         return step_key("tasks", self.state.chain.code_version, variant=self.state.variant_identity,
                         base=self.state.source.sha256, tasks=[(t.name, t.data_sha256, t.config_sha256) for t in resolved],
-                        limit=self.evaluation.limit, fewshot=self.evaluation.fewshot, device=self.state.chain.device)
+                        limit=self.evaluation.limit, fewshot=self.evaluation.fewshot, device=self.state.device)
 
     def run(self) -> list[Path]:
         task_config = TaskConfig(tasks=self.evaluation.names, tasks_dir=self.tasks_dir, limit=self.evaluation.limit,
                                  num_fewshot=self.evaluation.fewshot, text=self.state.text_name)
         config = EvalConfig(base=self.state.chain.model, out_dir=self.state.folder("records"),
-                            threads=self.state.chain.threads, device=self.state.chain.device, tasks=task_config, force=True)
+                            threads=self.state.chain.threads, device=self.state.device, tasks=task_config, force=True)
         return [Path(p) for p in evaluate_tasks([self.state.variant_path], config)]
 
 
