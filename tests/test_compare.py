@@ -149,3 +149,20 @@ def test_task_settings_must_agree_where_they_change_numbers(tmp_path: Path) -> N
     r.write_record(tasks_record(VARIANTS[0]), tmp_path / "data")
     with pytest.raises(RecordError, match="task arc_easy was scored on 2 different data files"):
         compare([tmp_path / "data"])
+
+
+def test_speed_from_different_devices_is_labelled_not_mixed(tmp_path: Path) -> None:
+    for i, spec in enumerate(VARIANTS[:3]):
+        record = text_record(spec)
+        device = "cuda" if i == 1 else "cpu"
+        r.write_record(record.model_copy(update={"resources": record.resources.model_copy(update={"device": device})}), tmp_path)
+    text = render_markdown(compare([tmp_path]))
+    assert "speed was measured on different devices (cpu, cuda)" in text
+    assert "1000 (cuda)" in text and "1000 (cpu)" in text
+
+
+def test_speed_from_one_device_says_which(tmp_path: Path) -> None:
+    for spec in VARIANTS[:3]:
+        r.write_record(text_record(spec), tmp_path)
+    text = render_markdown(compare([tmp_path]))
+    assert "Speed measured on: cpu" in text and "(cpu)" not in text
