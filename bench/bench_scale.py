@@ -33,6 +33,11 @@ CONFIGS = {
     "tinyllama-1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
                            num_key_value_heads=4, vocab_size=32000, tie_word_embeddings=False, rope_theta=10000.0,
                            max_position_embeddings=2048),
+    # TinyLlama's shapes with SmolLM2's whole vocabulary: llama.cpp's converter refuses the truncated tokenizer
+    # (it identifies a BPE pre-tokenizer by hashing its ids on a test text), so the GGUF stages run on this one.
+    "tinyllama-1.1b-v49152": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                                  num_key_value_heads=4, vocab_size=49152, tie_word_embeddings=False, rope_theta=10000.0,
+                                  max_position_embeddings=2048),
     "llama3.2-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
                         num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True, rope_theta=500000.0,
                         max_position_embeddings=131072),
@@ -76,6 +81,7 @@ print(sum(p.numel() for p in model.parameters()))
     tokenizer = json.loads((tokenizer_dir / "tokenizer.json").read_text())
     if len(tokenizer["model"]["vocab"]) > shape["vocab_size"]:
         tokenizer = truncated_tokenizer(tokenizer, shape["vocab_size"])
+        (folder / "truncated-tokenizer").touch()
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
     shutil.copy(tokenizer_dir / "tokenizer_config.json", folder / "tokenizer_config.json")
     marker.write_text(str(n_params))
@@ -101,7 +107,10 @@ def quantwb(*args: str) -> list[str]:
 
 def stages(model: Path, out: Path, device: str, windows: list[int], chosen: set[str]) -> list[tuple[str, list[str]]]:
     planned = []
-    if "gguf" in chosen:
+    if "gguf" in chosen and truncated(model):
+        print(f"{model.parent.name:15} gguf: skipped, llama.cpp's converter refuses a truncated BPE tokenizer "
+              "(unknown pre-tokenizer hash); the -v49152 configuration has these shapes with the whole vocabulary")
+    elif "gguf" in chosen:
         planned += [(f"gguf {t}", quantwb("gguf", str(model), "--type", t, "--imatrix", "none", "--out", str(out)))
                     for t in ("F16", "Q4_K_M")]
     for method in ("rtn", "gptq"):
@@ -115,6 +124,10 @@ def stages(model: Path, out: Path, device: str, windows: list[int], chosen: set[
                                                          "--gen-tokens", "0", "--device", device, "--force",
                                                          "--out", str(out / f"records-{n}"))))
     return planned
+
+
+def truncated(model: Path) -> bool:
+    return (model / "truncated-tokenizer").exists()
 
 
 def eval_record(out: Path, n: int) -> dict:
