@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,7 @@ def main() -> None:
     print(f"--executor ray:   best {best['ray']:6.1f} s  runs {', '.join(f'{t:.1f}' for t in runs['ray'])}")
     print(f"ray / local wall time: {best['ray'] / best['local']:.2f}x (target <= {TARGET}x); "
           f"per-pair ratios {', '.join(f'{r / lo:.2f}' for r, lo in zip(runs['ray'], runs['local'], strict=True))}")
+    shutil.rmtree(root)
 
 
 if __name__ == "__main__":

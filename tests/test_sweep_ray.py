@@ -4,6 +4,7 @@ as the local executor, the base pass computed once, a worker killed mid-chain re
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import ray
 
+from quantwb.errors import QuantwbError
 from quantwb.records import read_record
 from quantwb.reports.compare import compare
 from quantwb.sweep import SweepOptions, run_sweep
@@ -101,6 +103,32 @@ def test_a_killed_worker_is_retried_and_named(local_ray: Path, tiny_model: Path,
     assert [row.variant.name for row in compare([results / "records"]).rows] == ["model-Q8_0", "model"]
     with pytest.raises(ProcessLookupError):
         os.kill(killed[0], 0)
+
+
+def test_a_chain_failing_for_its_own_reason_fails_alone(local_ray: Path, tiny_model: Path, tmp_path: Path) -> None:
+    plan = parse_plan(f"""
+name: t
+models: ["{tiny_model}"]
+threads: 1
+variants: [fp, {{method: rtn, bits: 5, group_size: 64}}]
+evaluations: {{text: {{name: wiki, ctx: 128, chunks: 3}}}}
+""")
+    reason = r"1 step\(s\) failed: model/rtn-w5g64 quantize: rtn: --bits 5 is not supported .*\(report written for the rest: "
+    with pytest.raises(QuantwbError, match=reason):
+        run_sweep(plan, SweepOptions(results_dir=tmp_path / "results", executor="ray"))
+    assert [row.variant.name for row in compare([tmp_path / "results" / "records"]).rows] == ["model"]
+
+
+def test_cli_prints_each_chain_state(local_ray: Path, tiny_model: Path, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f'name: p\nmodels: ["{tiny_model}"]\nthreads: 1\nvariants: [fp]\nevaluations: {{text: {{name: wiki, ctx: 128, chunks: 3}}}}\n')
+    result = invoke("sweep", str(plan), "--executor", "ray", "--results", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("chain ")]
+    assert lines[0] == "chain queued  model/base"
+    assert re.fullmatch(r"chain running model/base on \S+ \([0-9a-f]{8}\)", lines[-2])
+    assert re.fullmatch(r"chain done    model/base on \S+ \([0-9a-f]{8}\) in \d+\.\d s", lines[-1])
+    assert "done    model/base text" in result.stderr and result.stdout.splitlines()[0].endswith("report.md")
 
 
 def test_without_ray_one_line_and_exit_2(tiny_model: Path, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ Each chain task reserves `num_cpus` = the plan's threads, a GPU when its device 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -21,9 +20,9 @@ from quantwb import defaults
 from quantwb.errors import InputError
 from quantwb.fileio import write_json_atomic
 from quantwb.sweep.plan import model_slug
-from quantwb.sweep.ray_tasks import ChainOutcome, Files, ModelFacts, Target, failed_events, prepare_model, run_chain_task, step_kinds
+from quantwb.sweep.ray_tasks import ChainOutcome, ModelFacts, Target, chain_files, failed_events, prepare_model, run_chain_task, step_kinds
 from quantwb.sweep.runner import Chain, EventSink
-from quantwb.sweep.steps import Step, forget, marker_path
+from quantwb.sweep.steps import Step, forget
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +149,8 @@ class _Driver:
         resources = chain_resources(chain.threads or defaults.RAY_THREADS, getattr(chain.plan, "device", "cpu"),
                                     facts.weight_bytes if facts else None, self.ray.cluster_resources().get("GPU", 0))
         task = self.ray.remote(run_chain_task).options(**resources, max_retries=self.options.max_retries, retry_exceptions=False)
-        return task.remote(chain, base, progress, replace(target, seed=self._seed(chain)))
+        seed, _ = chain_files(chain)  # the driver's markers of this chain and their records: a worker without them still skips
+        return task.remote(chain, base, progress, replace(target, seed=seed))
 
     def _finish(self, chain: Chain, ref: Any) -> None:
         try:
@@ -176,19 +176,6 @@ class _Driver:
                 self.retried.append(label)
                 self.on_chain(ChainEvent(label, "retried", node, detail="its worker died; Ray runs it again"))
             self.on_chain(ChainEvent(label, "running", node, pid=pid))
-
-    def _seed(self, chain: Chain) -> Files:
-        """The driver's markers of this chain and the records they list, so a worker without them still skips those steps."""
-        seed: Files = {}
-        for step in self._steps(chain):
-            marker = marker_path(self.results_dir, step)
-            if not marker.is_file():
-                continue
-            payload = seed[marker.relative_to(self.results_dir).as_posix()] = json.loads(marker.read_text())
-            for name in payload.get("outputs", []):
-                if name.startswith("records/") and (self.results_dir / name).is_file():
-                    seed[name] = json.loads((self.results_dir / name).read_text())
-        return seed
 
     def _write_back(self, chain: Chain, outcome: ChainOutcome) -> None:
         """Write the records and markers a worker returned, exactly where the local executor writes them."""

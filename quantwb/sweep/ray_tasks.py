@@ -9,6 +9,7 @@ through Ray (a task pinned to the base's node reads the files), so no node needs
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -182,19 +183,22 @@ def _install_base_cache(source: Node, name: str) -> bool:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     final = quantwb_home() / "base-logprobs" / name
-    if base_cache.is_complete(final):
-        return False
-    pinned = NodeAffinitySchedulingStrategy(source.node_id, soft=False)
-    files = ray.get(ray.remote(read_base_cache).options(num_cpus=0, scheduling_strategy=pinned).remote(name))
-    partial = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for name, data in files.items():
-        (partial / name).write_bytes(data)
-    try:
-        os.rename(partial, final)  # meta.json is inside: the folder is complete the moment it has its name
-    except OSError:  # another chain on this node installed it first; theirs is the same content
+    locks = quantwb_home() / "ray-results"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f".base-{name}.lock", "w") as lock:
+        # One chain per node copies; the others wait here and then find it in place. (The copier's ray.get lends
+        # its CPU to Ray, so another chain may start on this node meanwhile: without the lock it would copy too.)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if base_cache.is_complete(final):
+            return False
+        pinned = NodeAffinitySchedulingStrategy(source.node_id, soft=False)
+        files = ray.get(ray.remote(read_base_cache).options(num_cpus=0, scheduling_strategy=pinned).remote(name))
+        partial = final.parent / f".{final.name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for file_name, data in files.items():
+            (partial / file_name).write_bytes(data)
+        os.rename(partial, final)  # meta.json is inside: the folder is complete the moment it has its name
     return True
 
 
