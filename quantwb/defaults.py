@@ -10,6 +10,8 @@ RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_D
 OUT_DIR = "."  # where `quantwb gguf|awq|gptq|rtn` write their variants
 JOBS = 1  # variants a sweep makes and measures at once
 DEVICE = "auto"  # an accelerator when torch sees one (bf16 there), else the CPU (fp32)
+RAY_THREADS = 1  # threads (and Ray CPUs) per chain under `--executor ray` when the plan sets no `threads`
+RAY_MAX_RETRIES = 1  # times Ray reruns a chain whose worker died
 
 # Calibration (AWQ, GPTQ, the importance matrix). Not EVAL_TEXT: calibrating on the tokens that are then
 # scored would flatter every calibrated method. 128 windows of 256 tokens fit the packaged c4 excerpt

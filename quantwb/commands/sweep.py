@@ -12,6 +12,7 @@ from quantwb import defaults
 from quantwb.commands.options import device_option
 from quantwb.sweep import StepEvent, SweepOptions, plan_matrix, run_sweep
 from quantwb.sweep.plan import load_plan
+from quantwb.sweep.ray_executor import ChainEvent, RayOptions
 
 _STYLES = {"cached": "dim", "done": "green", "failed": "bold red", "skipped": "yellow"}
 
@@ -26,8 +27,13 @@ _STYLES = {"cached": "dim", "done": "green", "failed": "bold red", "skipped": "y
 @click.option("--matrix", is_flag=True, help="Print the plan's (model, variant) jobs as a JSON CI matrix and exit.")
 @click.option("--no-report", is_flag=True, help="Skip the report (a CI matrix job; `quantwb compare` merges later).")
 @device_option("calibration and evaluation", default=None, show_default="the plan's device, auto")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Run chains as local processes or as Ray tasks (default: the plan's).")
+@click.option("--address", metavar="auto|HOST:PORT", help="Ray cluster to use (default: $RAY_ADDRESS, else a local Ray instance).")
+@click.option("--shared-results/--no-shared-results", default=None,
+              help="Ray workers write into --results directly / return records to this machine (default: detected per worker).")
 def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants: tuple[str, ...],
-          models: tuple[str, ...], matrix: bool, no_report: bool, device: str | None) -> None:
+          models: tuple[str, ...], matrix: bool, no_report: bool, executor: str | None, address: str | None,
+          shared_results: bool | None, device: str | None) -> None:
     """Make and measure every variant in PLAN.yaml (default: the built-in plan on smollm2-135m).
 
     Steps already done with the same inputs (content hashes of model, variant spec, data and quantwb
@@ -46,9 +52,18 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
         console.print(f"{event.status:<7} {event.step.label}{took}{detail}", style=_STYLES[event.status],
                       markup=False, highlight=False)
 
-    options = SweepOptions(results_dir or Path(defaults.RESULTS_DIR) / plan.name, jobs, variants, models, not no_report, device)
-    result = run_sweep(plan, options, on_event=show)
-    console.print(f"{len(result.events)} steps: {result.count('done')} run, {result.count('cached')} cached", highlight=False)
+    def show_chain(event: ChainEvent) -> None:
+        where = f" on {event.node}" if event.node else ""
+        took = f" in {event.wall_s:.1f} s" if event.status in ("done", "failed") else ""
+        detail = f" ({event.detail})" if event.detail else ""
+        console.print(f"chain {event.status:<7} {event.chain}{where}{took}{detail}", markup=False, highlight=False,
+                      style="bold yellow" if event.status == "retried" else "dim")
+
+    options = SweepOptions(results_dir or Path(defaults.RESULTS_DIR) / plan.name, jobs, variants, models, not no_report,
+                           executor, RayOptions(address, shared_results), device)  # type: ignore[arg-type]
+    result = run_sweep(plan, options, on_event=show, on_chain=show_chain)
+    retried = f"; retried after their worker died: {', '.join(result.retried)}" if result.retried else ""
+    console.print(f"{len(result.events)} steps: {result.count('done')} run, {result.count('cached')} cached{retried}", highlight=False)
     for path in result.reports:
         click.echo(str(path))
 

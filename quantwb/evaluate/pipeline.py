@@ -116,9 +116,7 @@ def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -
 
 def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     text = load_text(config.text)
-    key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype,
-                              unquantized_dtype(config.runner_options().device), config.kld_topk)
-    folder = base_cache.cache_dir(key)
+    folder = base_cache.cache_dir(base_cache_key(base, text, config))
     cached = base_cache.is_complete(folder)
     if cached:  # the cache holds the ids and the base's vocabulary: no tokenizer to load
         meta = base_cache.read_meta(folder)
@@ -145,6 +143,12 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
         result = run_isolated(run_variant_pass, job, fact.name)
         paths.append(write_record(_record(fact, setup, config, result), Path(config.out_dir)))
     return paths
+
+
+def base_cache_key(base: ModelSource, text: Text, config: EvalConfig) -> base_cache.CacheKey:
+    """The key of the base cache that `config` reads for `base` on `text`."""
+    return base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype,
+                               unquantized_dtype(config.runner_options().device), config.kld_topk)
 
 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:

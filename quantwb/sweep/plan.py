@@ -129,6 +129,8 @@ class Plan(_Strict):
     calibration: CalibrationPlan = CalibrationPlan()
     variants: tuple[VariantPlan, ...] = Field(min_length=1)
     evaluations: Evaluations = Evaluations(text=TextEvaluation())
+    executor: Literal["local", "ray"] = Field(default="local", description="local processes, or Ray tasks on a cluster")
+    threads: int | None = Field(default=None, ge=1, description="threads per chain; with Ray also the CPUs its task reserves")
     device: str = Field(default=defaults.DEVICE, description="auto, cpu, cuda or cuda:N: where HF variants calibrate and run")
 
     @field_validator("device")

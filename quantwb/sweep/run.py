@@ -16,6 +16,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from quantwb import defaults
 from quantwb.devices import check_device
@@ -23,6 +24,7 @@ from quantwb.errors import InputError, QuantwbError
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
 from quantwb.sweep.plan import Plan, model_slug
+from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
 from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
 from quantwb.sweep.steps import code_version, results_lock
 
@@ -38,6 +40,8 @@ class SweepOptions:
     variants: tuple[str, ...] = ()  # run only these variant ids (one CI matrix job); empty: all
     models: tuple[str, ...] = ()  # run only these models; empty: all
     report: bool = True
+    executor: Literal["local", "ray"] | None = None  # None: the plan's
+    ray: RayOptions = RayOptions()
     device: str | None = None  # overrides the plan's `device`
 
 
@@ -45,18 +49,25 @@ class SweepOptions:
 class SweepResult:
     events: tuple[StepEvent, ...]
     reports: tuple[Path, ...] = field(default=())
+    retried: tuple[str, ...] = ()  # chains Ray ran again because their worker died
 
     def count(self, status: Status) -> int:
         return sum(event.status == status for event in self.events)
 
 
-def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = None) -> SweepResult:
-    """Run the plan's missing steps; `on_event` sees each step's outcome as it happens."""
+def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = None, on_chain: ChainSink | None = None) -> SweepResult:
+    """Run the plan's missing steps; `on_event` sees each step's outcome as it happens (`on_chain`: Ray chains' states)."""
     if options.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {options.jobs}")
+    on_ray = (options.executor or plan.executor) == "ray"
+    if on_ray:
+        require_ray()
+        if options.jobs != 1:
+            raise InputError("--jobs is for the local executor; on Ray, the cluster's CPUs and the plan's `threads` decide")
     results_dir = options.results_dir.resolve()
     chains = _chains(plan, options, results_dir)
     events: list[StepEvent] = []
+    retried: tuple[str, ...] = ()
 
     def emit(event: StepEvent) -> None:
         events.append(event)
@@ -64,7 +75,9 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
             on_event(event)
 
     with results_lock(results_dir):
-        if options.jobs == 1 or len(chains) == 1:
+        if on_ray:
+            retried = run_on_ray(chains, options.ray, emit, on_chain)
+        elif options.jobs == 1 or len(chains) == 1:
             for chain in chains:
                 run_chain(chain, emit)
         else:
@@ -80,8 +93,9 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
     failed = [e for e in events if e.status == "failed"]
     if failed:
         raise QuantwbError(f"sweep: {len(failed)} step(s) failed: " + "; ".join(f"{e.step.label}: {e.detail}" for e in failed)
-                           + (f" (report written for the rest: {reports[0]})" if reports else ""))
-    return SweepResult(tuple(events), tuple(reports))
+                           + (f" (report written for the rest: {reports[0]})" if reports else "")
+                           + (f" (retried after their worker died: {', '.join(retried)})" if retried else ""))
+    return SweepResult(tuple(events), tuple(reports), retried)
 
 
 def plan_matrix(plan: Plan, models: tuple[str, ...] = ()) -> dict[str, list[dict[str, str]]]:
@@ -97,7 +111,7 @@ def _chains(plan: Plan, options: SweepOptions, results_dir: Path) -> list[Chain]
     missing = [m for m in options.models if m not in plan.models]
     if missing:
         raise InputError(f"model {missing[0]!r} is not in plan {plan.name} (models: {', '.join(plan.models)})")
-    threads = max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None
+    threads = plan.threads or (max(1, (os.cpu_count() or 1) // options.jobs) if options.jobs > 1 else None)
     code = code_version()
     # checked here, resolved where the chain runs (`auto` means the worker's accelerator, on a cluster too)
     device = check_device(options.device or plan.device)

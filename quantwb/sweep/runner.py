@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,8 +49,11 @@ EventSink = Callable[[StepEvent], None]
 
 def run_chain(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
     """quantize → text → tasks for one variant; returns every step's event (also passed to `emit` as it happens)."""
-    if chain.threads is not None:
-        _limit_threads(chain.threads)
+    with _thread_limit(chain.threads):
+        return _run_steps(chain, emit)
+
+
+def _run_steps(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
     events: list[StepEvent] = []
 
     def record(event: StepEvent) -> None:
@@ -87,9 +91,22 @@ def run_chain(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
     return events
 
 
-def _limit_threads(threads: int) -> None:
-    """Share the cores between parallel chains: each worker process's torch uses `threads` (the worker is ours)."""
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+@contextlib.contextmanager
+def _thread_limit(threads: int | None) -> Iterator[None]:
+    """Share the cores between parallel chains: torch uses `threads` for the chain, then what it used before."""
+    if threads is None:
+        yield
+        return
     import torch
 
+    previous_env, previous = os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+        if previous_env is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = previous_env

@@ -40,6 +40,7 @@ MEASURING_CODE = (
 NOT_MEASURING_CODE = (
     "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
     "sweep/__init__.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
+    "sweep/ray_executor.py", "sweep/ray_tasks.py",
 )
 
 
