@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quantwb import defaults
+from quantwb.disk import ensure_folder
 from quantwb.errors import DataError, RecordError
 from quantwb.evaluate import base_cache, kld
 from quantwb.evaluate.artifact import inspect_artifact
@@ -79,6 +80,7 @@ class TextSetup:
 
 def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
     """Measure each variant; returns the record paths (one per variant and evaluation)."""
+    ensure_folder(Path(config.out_dir))  # an unwritable --out fails now, not after every variant was measured
     base = resolve(config.base)
     base_n_params = safetensors_param_count(base.path)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]

@@ -1,0 +1,194 @@
+"""The bad-input matrix: damaged models, unwritable or full destinations, unsafe pickles, interruptions.
+
+Every case runs `quantwb` as a user does (a separate process, real libraries, the tiny model) and checks the
+whole promise: the exit code, exactly one `error:` line on stderr and no traceback, nothing on stdout, and
+no partial file left where the output would have gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import one_error_line, quantwb
+from tests.report_records import VARIANTS, text_record
+
+EVAL = ("--ctx", "64", "--chunks", "2", "--gen-tokens", "0")
+
+
+def refused(result: subprocess.CompletedProcess, exit_code: int, *fragments: str) -> str:
+    """The one error line, after checking the exit code and an empty stdout."""
+    assert result.returncode == exit_code, (result.returncode, result.stderr)
+    line = one_error_line(result)
+    assert result.stdout == "", result.stdout
+    for fragment in fragments:
+        assert fragment in line, line
+    return line
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Anything under `folder` that is not a finished output: partials, temporaries."""
+    if not folder.exists():
+        return []
+    return [p for p in folder.rglob("*") if ".partial-" in p.name or p.name.endswith(".tmp")]
+
+
+def model_copy(tiny_model: Path, folder: Path, link_weights: bool = True) -> Path:
+    """A copy of the tiny model to damage; the weights linked unless the test damages them."""
+    folder.mkdir(parents=True)
+    for item in tiny_model.iterdir():
+        if item.name.startswith("."):
+            continue
+        if item.suffix == ".safetensors" and link_weights:
+            (folder / item.name).symlink_to(item)
+        else:
+            shutil.copy2(item, folder / item.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def damaged(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Model folders with one defect each."""
+    root = tmp_path_factory.mktemp("damaged")
+    truncated = model_copy(tiny_model, root / "truncated", link_weights=False)
+    weights = truncated / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    header = model_copy(tiny_model, root / "bad-header", link_weights=False)
+    data = bytearray((header / "model.safetensors").read_bytes())
+    data[8:40] = b"x" * 32  # the JSON header's opening
+    (header / "model.safetensors").write_bytes(bytes(data))
+    listed = model_copy(tiny_model, root / "config-list")
+    (listed / "config.json").write_text("[1, 2]")
+    unknown = model_copy(tiny_model, root / "unknown-arch")
+    config = json.loads((unknown / "config.json").read_text())
+    (unknown / "config.json").write_text(json.dumps({**config, "architectures": ["FooForCausalLM"], "model_type": "foo"}))
+    return {"truncated": truncated, "bad-header": header, "config-list": listed, "unknown-arch": unknown}
+
+
+# ------------------------------------------------------------------ damaged model folders
+@pytest.mark.parametrize("defect", ["truncated", "bad-header"])
+def test_damaged_safetensors_through_rtn(damaged: dict[str, Path], tmp_path: Path, defect: str) -> None:
+    out = tmp_path / "out"
+    refused(quantwb("rtn", str(damaged[defect]), "--out", str(out)), 2, "damaged safetensors file", "model.safetensors")
+    assert not leftovers(out) and not list(out.glob("*"))
+
+
+def test_damaged_safetensors_as_variant_or_base(damaged: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "records"
+    refused(quantwb("eval", str(damaged["truncated"]), "--base", str(tiny_model), "--out", str(out), *EVAL), 2,
+            "damaged safetensors file")
+    refused(quantwb("eval", str(tiny_model), "--base", str(damaged["bad-header"]), "--out", str(out), *EVAL), 2,
+            "damaged safetensors file")
+    assert not list(out.rglob("*.json"))
+
+
+def test_config_that_is_not_an_object(damaged: dict[str, Path], tiny_model: Path, tmp_path: Path) -> None:
+    refused(quantwb("gptq", str(damaged["config-list"]), "--out", str(tmp_path)), 2, "not a JSON object")
+    refused(quantwb("eval", str(damaged["config-list"]), "--base", str(tiny_model), "--out", str(tmp_path), *EVAL), 2,
+            "not a JSON object")
+
+
+def test_architecture_transformers_does_not_know(damaged: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    refused(quantwb("rtn", str(damaged["unknown-arch"]), "--out", str(out)), 2, "does not know the architecture", "'foo'")
+    assert not leftovers(out)
+
+
+# ------------------------------------------------------------------ pickle checkpoints
+def _pickle_model(tiny_model: Path, folder: Path, unsafe: bool) -> Path:
+    """The tiny model as `pytorch_model.bin`; `unsafe` adds an object torch's safe loader refuses."""
+    code = (
+        "import sys, shutil, torch\n"
+        "from pathlib import Path\n"
+        "from safetensors.torch import load_file\n"
+        "src, dst, unsafe = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == '1'\n"
+        "shutil.copytree(src, dst, ignore=shutil.ignore_patterns('*.safetensors', '.quantwb*'))\n"
+        "state = load_file(src / 'model.safetensors')\n"
+        "class Payload:\n"
+        "    pass\n"
+        "torch.save({**state, 'payload': Payload()} if unsafe else state, dst / 'pytorch_model.bin')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tiny_model), str(folder), "1" if unsafe else "0"], check=True)
+    return folder
+
+
+def test_pickle_the_safe_loader_refuses_is_refused_in_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    model = _pickle_model(tiny_model, tmp_path / "unsafe", unsafe=True)
+    out = tmp_path / "out"
+    line = refused(quantwb("gguf", str(model), "--type", "Q8_0", "--out", str(out)), 2, "safe loader refuses", "pytorch_model.bin")
+    assert "weights_only" not in line  # never offers unsafe unpickling
+    assert not leftovers(out) and not list(out.rglob("*.gguf"))
+
+
+def test_plain_pickle_checkpoint_loads_and_is_noted(tiny_model: Path, tmp_path: Path) -> None:
+    model = _pickle_model(tiny_model, tmp_path / "plain", unsafe=False)
+    result = quantwb("gguf", str(model), "--type", "Q8_0", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "out" / "plain-Q8_0.gguf.manifest.json").read_text())
+    assert manifest["source"]["weights_format"] == "pickle"
+
+
+# ------------------------------------------------------------------ unwritable destinations
+UNWRITABLE = "/proc/quantwb-cannot-be-here"  # the kernel's own filesystem: nothing can be created in it, even as root
+
+
+def test_unwritable_destinations(tiny_model: Path, tmp_path: Path) -> None:
+    refused(quantwb("gguf", str(tiny_model), "--type", "Q8_0", "--out", UNWRITABLE), 1, f"cannot write {UNWRITABLE}")
+    refused(quantwb("rtn", str(tiny_model), "--out", UNWRITABLE), 1, f"cannot write {UNWRITABLE}")
+    refused(quantwb("eval", str(tiny_model), "--base", str(tiny_model), "--out", UNWRITABLE, *EVAL), 1,
+            f"cannot write {UNWRITABLE}")
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "m.text.json").write_text(json.dumps(text_record(VARIANTS[1]).model_dump(mode="json")))
+    refused(quantwb("compare", str(records), "--out", f"{UNWRITABLE}/report.md"), 1, "cannot write")
+
+
+def test_unwritable_quantwb_home(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTWB_HOME", UNWRITABLE)
+    refused(quantwb("eval", str(tiny_model), "--base", str(tiny_model), "--out", str(tmp_path), *EVAL), 1,
+            f"cannot write {UNWRITABLE}")
+
+
+# ------------------------------------------------------------------ a full disk
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 1 MiB tmpfs filled to the last byte (mounting needs root; elsewhere the cases skip, saying so)."""
+    mount = tmp_path / "full-disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a full disk is simulated by mounting a small tmpfs, which needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(filler, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(filler)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_for_every_output(tiny_model: Path, full_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    message = f"no space left on {full_disk} writing {full_disk}"
+    refused(quantwb("gguf", str(tiny_model), "--type", "Q8_0", "--out", str(full_disk / "gguf")), 1, message)
+    refused(quantwb("rtn", str(tiny_model), "--out", str(full_disk / "rtn")), 1, message)
+    refused(quantwb("eval", str(tiny_model), "--base", str(tiny_model), "--out", str(full_disk / "records"), *EVAL), 1, message)
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "m.text.json").write_text(json.dumps(text_record(VARIANTS[1]).model_dump(mode="json")))
+    refused(quantwb("compare", str(records), "--out", str(full_disk / "report.html")), 1, message)
+    assert not leftovers(full_disk)
+    monkeypatch.setenv("QUANTWB_HOME", str(full_disk / "home"))
+    refused(quantwb("eval", str(tiny_model), "--base", str(tiny_model), "--out", str(tmp_path / "out"), *EVAL), 1, message)
+    assert not leftovers(full_disk) and not list((tmp_path / "out").glob("*.json"))
