@@ -192,3 +192,77 @@ def test_full_disk_for_every_output(tiny_model: Path, full_disk: Path, tmp_path:
     monkeypatch.setenv("QUANTWB_HOME", str(full_disk / "home"))
     refused(quantwb("eval", str(tiny_model), "--base", str(tiny_model), "--out", str(tmp_path / "out"), *EVAL), 1, message)
     assert not leftovers(full_disk) and not list((tmp_path / "out").glob("*.json"))
+
+
+# ------------------------------------------------------------------ impossible numbers in records, and what compare reads
+def _write(folder: Path, name: str, payload: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(payload))  # json writes NaN/Infinity bare, as a buggy writer would
+    return path
+
+
+def _payload(index: int = 1) -> dict:
+    return text_record(VARIANTS[index]).model_dump(mode="json")
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda p: p["kld"]["kld"].__setitem__("mean", float("nan")), "kld.kld.mean is nan"),
+    (lambda p: p["perplexity"].__setitem__("ppl", float("inf")), "perplexity.ppl is inf"),
+    (lambda p: p["kld"]["kld"]["percentiles"].__setitem__("99", -0.5), "kld.kld.percentiles.99 is -0.5"),
+    (lambda p: p["variant"].__setitem__("size_bytes", -1), "variant.size_bytes is -1"),
+    (lambda p: p["perplexity"].__setitem__("ppl", "1.5"), "perplexity.ppl"),
+    (lambda p: p.__setitem__("schema_version", "1"), "schema_version is '1', not an integer"),
+])
+def test_impossible_numbers_are_refused_on_read(tmp_path: Path, edit, fragment: str) -> None:
+    from tests.cli_helpers import invoke
+
+    payload = _payload()
+    edit(payload)
+    _write(tmp_path / "records", "m-Q8_0.text.json", payload)
+    _write(tmp_path / "records", "m-Q6_K.text.json", _payload(2))
+    for args in ((), ("--fail-on", "kld_mean>0.01"), ("--format", "json")):
+        result = invoke("compare", str(tmp_path / "records"), *args)
+        assert result.exit_code == 4, result.output
+        assert fragment in one_error_line(result) and result.stdout == ""
+
+
+def test_a_gate_fails_on_a_value_it_cannot_compare() -> None:
+    from dataclasses import replace
+
+    from quantwb.reports.gate import check_thresholds, parse_threshold
+    from quantwb.reports.machine import render_json
+    from quantwb.reports.variants import VariantRow
+
+    record = text_record(VARIANTS[1])
+    broken = record.model_copy(update={"kld": record.kld.model_copy(update={"kld": record.kld.kld.model_copy(update={"mean": float("nan")})})})
+    rows = [VariantRow(record.variant, record.baseline, broken, None, ())]
+    breaches = check_thresholds(rows, (parse_threshold("kld_mean>0.05"),))
+    assert [str(b) for b in breaches] == ["m-Q8_0 kld_mean=nan cannot be compared (required by 'kld_mean>0.05')"]
+    assert check_thresholds(rows, (parse_threshold("kld_mean<0.05"),))  # whichever way the gate points
+    from quantwb.reports.compare import Report, mark_pareto
+
+    report = Report(rows=tuple(mark_pareto(rows, "kld_mean")), baselines=(record.baseline,), text_data=record.text,
+                    task_settings={}, task_columns=(), pareto_metric="kld_mean", record_paths=())
+    assert not report.rows[0].pareto  # a NaN is not Pareto-optimal
+    assert json.loads(render_json(replace(report)))["variants"][0]["metrics"]["kld_mean"] is None  # valid JSON
+
+
+def test_compare_reads_only_records_from_a_results_folder(tmp_path: Path) -> None:
+    from tests.cli_helpers import invoke
+
+    results = tmp_path / "results"
+    _write(results / "records" / "m", "m-Q8_0.text.json", _payload(1))
+    _write(results / "records" / "m", "m-Q6_K.text.json", _payload(2))
+    _write(results / "artifacts" / "m", "m-Q8_0.gguf.manifest.json", {"format": "gguf", "name": "m-Q8_0"})
+    _write(results / "steps" / "m", "q8_0.text.json", {"step": "text", "outputs": []})
+    _write(results, "report.json", {"kind": "quantwb.report", "variants": []})
+    result = invoke("compare", str(results), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert [line.split(",")[0] for line in result.stdout.splitlines()[1:]] == ["m-Q6_K", "m-Q8_0"]
+    verbose = quantwb("-v", "compare", str(results), "--format", "csv")  # a process of its own: its logging setup
+    assert "report.json: not a quantwb record, skipped" in verbose.stderr
+    _write(results / "records" / "m", "m-Q4.text.json", {"kind": "quantwb.record"} | {"schema_version": 1})
+    (results / "records" / "m" / "m-Q2.text.json").write_text('{"kind": "quantwb.rec')  # damaged: still named
+    damaged = invoke("compare", str(results))
+    assert damaged.exit_code == 4 and "m-Q2.text.json: not valid JSON" in one_error_line(damaged)
