@@ -266,3 +266,43 @@ def test_compare_reads_only_records_from_a_results_folder(tmp_path: Path) -> Non
     (results / "records" / "m" / "m-Q2.text.json").write_text('{"kind": "quantwb.rec')  # damaged: still named
     damaged = invoke("compare", str(results))
     assert damaged.exit_code == 4 and "m-Q2.text.json: not valid JSON" in one_error_line(damaged)
+
+
+# ------------------------------------------------------------------ the sweep lock under contention
+_CONTENDER = """
+import os, sys, time
+from pathlib import Path
+from quantwb.errors import InputError
+from quantwb.sweep.steps import results_lock
+
+folder, seconds = Path(sys.argv[1]), float(sys.argv[2])
+inside, held, refused = folder / "inside", 0, 0
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    try:
+        with results_lock(folder):
+            # only the holder may be here: the marker must not exist yet
+            fd = os.open(inside, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.close(fd)
+            held += 1
+            time.sleep(0.0005)
+            os.unlink(inside)
+    except InputError:
+        refused += 1
+    except FileExistsError:
+        print("BOTH HELD THE LOCK", flush=True)
+        sys.exit(3)
+print(held, refused)
+"""
+
+
+def test_two_processes_hammering_the_lock_never_both_hold_it(tmp_path: Path) -> None:
+    contenders = [subprocess.Popen([sys.executable, "-c", _CONTENDER, str(tmp_path), "4"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [process.communicate(timeout=120) for process in contenders]
+    for process, (out, err) in zip(contenders, outcomes, strict=True):
+        assert process.returncode == 0, (out, err)
+    counts = [tuple(map(int, out.split())) for out, _ in outcomes]
+    assert all(held > 0 for held, _ in counts), counts  # both got it, many times
+    assert sum(refused for _, refused in counts) > 0, counts  # and they did contend
+    assert not (tmp_path / ".sweep.lock").exists()
