@@ -117,13 +117,13 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(final: Path) -> list[Path]:
-    """Remove `.FINAL.partial-PID` siblings whose writer is dead (killed runs); returns what was removed."""
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the `.NAME.partial-PID` files and folders in `folder` whose writer is dead (a killed run left them:
+    nothing else ever would); a live writer's, or this process's, are left alone. Returns what was removed."""
     removed = []
-    prefix = f".{final.name}{PARTIAL_MARK}"
     with contextlib.suppress(OSError):
-        for candidate in final.parent.glob(f"{prefix}*"):
-            pid = candidate.name[len(prefix):]
+        for candidate in folder.glob(f".*{PARTIAL_MARK}*"):
+            pid = candidate.name.rpartition(PARTIAL_MARK)[2]
             if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 remove_path(candidate)
                 removed.append(candidate)

@@ -65,7 +65,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling path (file or folder); rename it to `final` only if the block succeeds."""
     with disk.writing(final):
         final.parent.mkdir(parents=True, exist_ok=True)
-    disk.remove_stale_partials(final)  # left by a killed run: nothing else would ever remove them
+    disk.remove_stale_partials(final.parent)  # left by killed runs: nothing else would ever remove them
     tmp = final.parent / f".{final.name}{disk.PARTIAL_MARK}{os.getpid()}"
     _remove(tmp)
     try:

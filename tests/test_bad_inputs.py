@@ -306,3 +306,78 @@ def test_two_processes_hammering_the_lock_never_both_hold_it(tmp_path: Path) -> 
     assert all(held > 0 for held, _ in counts), counts  # both got it, many times
     assert sum(refused for _, refused in counts) > 0, counts  # and they did contend
     assert not (tmp_path / ".sweep.lock").exists()
+
+
+# ------------------------------------------------------------------ killed runs: workers die with them, their partials go
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
+def test_killed_eval_takes_its_worker_along_and_a_rerun_cleans_up(tiny_model: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from quantwb.home import quantwb_home
+
+    caches = quantwb_home() / "base-logprobs"
+    caches.mkdir(parents=True, exist_ok=True)
+    other = caches / f".0123abcd.partial-{_dead_pid()}"  # another key's cache, from a run killed long ago
+    other.mkdir()
+    text = tmp_path / "text.txt"
+    text.write_text(Path(__file__).with_name("data").joinpath("tinystories.txt").read_text()[:60000])
+    args = [sys.executable, "-m", "quantwb.cli", "eval", str(tiny_model), "--base", str(tiny_model), "--text", str(text),
+            "--out", str(tmp_path / "out"), "--ctx", "128", "--chunks", "16", "--gen-tokens", "0"]
+    parent = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    partial = None
+    while partial is None and time.monotonic() < deadline and parent.poll() is None:
+        partial = next((p for p in caches.glob(".*.partial-*") if p != other), None)
+        time.sleep(0.05)
+    assert partial is not None, "the base pass never started"
+    workers = _children(parent.pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers and not any(map(_alive, workers)), "a worker outlived its killed parent"
+    assert partial.exists()  # what the killed run left
+    rerun = quantwb(*args[3:])
+    assert rerun.returncode == 0, rerun.stderr
+    assert not partial.exists() and not other.exists()
+    assert (tmp_path / "out" / f"{tiny_model.name}.text.json").is_file()
+
+
+def test_a_rerun_removes_a_killed_gguf_partial(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / f".{tiny_model.name}-Q8_0.gguf.partial-{_dead_pid()}"
+    stale.write_bytes(b"GGUF half of a file")
+    live = out / f".{tiny_model.name}-Q4_0.gguf.partial-{os.getpid()}"  # a live writer's (this test): kept
+    live.write_bytes(b"GGUF being written")
+    assert quantwb("gguf", str(tiny_model), "--type", "Q8_0", "--out", str(out)).returncode == 0
+    assert not stale.exists() and live.exists()
+    assert (out / f"{tiny_model.name}-Q8_0.gguf").is_file()
