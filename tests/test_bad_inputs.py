@@ -381,3 +381,46 @@ def test_a_rerun_removes_a_killed_gguf_partial(tiny_model: Path, tmp_path: Path)
     assert quantwb("gguf", str(tiny_model), "--type", "Q8_0", "--out", str(out)).returncode == 0
     assert not stale.exists() and live.exists()
     assert (out / f"{tiny_model.name}-Q8_0.gguf").is_file()
+
+
+# ------------------------------------------------------------------ Ctrl-C during a parallel sweep
+def _session_members(sid: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[4]) == sid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
+def test_ctrl_c_stops_a_parallel_sweep_at_once(tiny_model: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f'name: tiny\nmodels: ["{tiny_model}"]\nvariants: [fp, Q8_0, Q4_0, Q5_0, Q4_K_M, Q6_K]\n'
+                    "evaluations:\n  text: {name: wiki, ctx: 128, chunks: 3}\n")
+    results = tmp_path / "results"
+    sweep = subprocess.Popen([sys.executable, "-m", "quantwb.cli", "sweep", str(plan), "--jobs", "2", "--results", str(results)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(results.glob("steps/*/base.text.json")) and sweep.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the first chain runs alone; the rest then fan out over the two workers
+    time.sleep(2)
+    assert sweep.poll() is None, "the sweep ended before it could be interrupted"
+    os.killpg(sweep.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
+    interrupted = time.monotonic()
+    out, err = sweep.communicate(timeout=120)
+    took = time.monotonic() - interrupted
+    assert sweep.returncode == 130, err
+    assert [line for line in err.splitlines() if line.strip()][-1].startswith("interrupted:") and "Traceback" not in err
+    assert out == ""
+    assert took < 20, f"{took:.1f} s from Ctrl-C to exit: queued variants ran on"
+    time.sleep(1)
+    assert not _session_members(sweep.pid), "a worker of the sweep outlived it"
+    assert not (results / ".sweep.lock").exists()
+    assert not [p for p in results.rglob("*") if ".partial-" in p.name]
