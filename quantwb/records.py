@@ -55,6 +55,8 @@ class VariantInfo(_Strict):
     n_params: int | None = None
     bits_per_weight: float | None = Field(default=None, description="8 * weight bytes / parameters")
     parameters: dict[str, Any] = Field(default_factory=dict, description="quantization settings")
+    foreign_source: bool = Field(default=False, description="made from another model than the baseline "
+                                 "(its source sha256 differs); measured only with --allow-foreign-variant")
 
 
 class BaselineInfo(_Strict):

@@ -424,3 +424,24 @@ def test_ctrl_c_stops_a_parallel_sweep_at_once(tiny_model: Path, tmp_path: Path)
     assert not _session_members(sweep.pid), "a worker of the sweep outlived it"
     assert not (results / ".sweep.lock").exists()
     assert not [p for p in results.rglob("*") if ".partial-" in p.name]
+
+
+# ------------------------------------------------------------------ a variant made from another model
+def test_variant_of_another_model_is_refused_unless_allowed(tiny_model: Path, tmp_path: Path) -> None:
+    from quantwb.formats.manifest import write_manifest
+    from quantwb.records import read_record
+    from tests.cli_helpers import invoke
+
+    variant = model_copy(tiny_model, tmp_path / "other-made")  # same tokenizer and shapes: only the manifest tells
+    write_manifest(variant, {"name": "other-made", "method": "fp", "source": {"name": "other", "sha256": "f" * 64}})
+    out = tmp_path / "records"
+    refused(quantwb("eval", str(variant), "--base", str(tiny_model), "--out", str(out), *EVAL), 2,
+            "made from another model", "--allow-foreign-variant")
+    assert not out.exists() or not list(out.glob("*.json"))
+    allowed = quantwb("eval", str(variant), "--base", str(tiny_model), "--out", str(out), "--allow-foreign-variant", *EVAL)
+    assert allowed.returncode == 0, allowed.stderr
+    assert read_record(out / "other-made.text.json").variant.foreign_source
+    report = invoke("compare", str(out), "--format", "md")
+    assert report.exit_code == 0, report.output
+    row = next(line for line in report.stdout.splitlines() if line.startswith("|") and "other-made" in line)
+    assert "(other source)" in row and "made from another model than the baseline" in report.stdout
