@@ -16,8 +16,15 @@ from quantwb.quiet import quiet_worker
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def worker_init(parent_pid: int) -> None:
-    """Pool initializer: die with the parent (even a SIGKILLed one), ignore Ctrl-C (the parent stops us), be quiet."""
+def worker_init(parent_pid: int, stderr_path: str | None = None) -> None:
+    """Pool initializer: die with the parent (even a SIGKILLed one), ignore Ctrl-C (the parent stops us), be quiet.
+
+    `stderr_path`: send this worker's stderr (file descriptor 2, so native libraries' too) to that file, which
+    the parent reads when the worker dies: the last words of a native abort."""
+    if stderr_path is not None:
+        target = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(target, 2)
+        os.close(target)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

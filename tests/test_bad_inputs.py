@@ -445,3 +445,26 @@ def test_variant_of_another_model_is_refused_unless_allowed(tiny_model: Path, tm
     assert report.exit_code == 0, report.output
     row = next(line for line in report.stdout.splitlines() if line.startswith("|") and "other-made" in line)
     assert "(other source)" in row and "made from another model than the baseline" in report.stdout
+
+
+# ------------------------------------------------------------------ llama.cpp aborting on a damaged vocabulary
+def test_llama_cpp_abort_on_duplicate_tokens_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from gguf import GGUFReader
+
+    made = quantwb("gguf", str(tiny_model), "--type", "Q8_0", "--out", str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    damaged = tmp_path / "duplicate-tokens.gguf"
+    shutil.copy(tmp_path / f"{tiny_model.name}-Q8_0.gguf", damaged)
+    reader = GGUFReader(damaged, "r+")  # a memory map: the token strings are edited in place
+    tokens = reader.fields["tokenizer.ggml.tokens"]
+    strings = [bytes(tokens.parts[i]) for i in tokens.data]
+    first, second = [n for n, s in enumerate(strings) if len(s) == 5][100:102]
+    tokens.parts[tokens.data[second]][:] = np.frombuffer(strings[first], dtype=np.uint8)  # two ids, one string
+    reader.data.flush()
+    del reader
+    out = tmp_path / "records"
+    line = refused(quantwb("eval", str(damaged), "--base", str(tiny_model), "--out", str(out), *EVAL), 2,
+                   f"llama.cpp aborted loading {damaged}: ")
+    assert "GGML_ASSERT" in line
+    assert not out.exists() or not list(out.glob("*.json"))
