@@ -131,3 +131,44 @@ def quiet_worker() -> None:
     """In a worker process quantwb started (a pool initializer): as quiet as its parent was, for the worker's life."""
     if os.environ.get("QUANTWB_QUIET") == "1":
         library_output_to_log().__enter__()  # the worker exits when its task is done: nothing to restore
+
+
+def _writes_to_fd2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """When quiet: what native code and subprocesses write to file descriptor 2 (lm-eval's `git describe`, C
+    libraries' prints) goes to the log for the block, while Python's sys.stderr (quantwb's own progress) keeps
+    the terminal through a copy of the descriptor. Both are put back after."""
+    if os.environ.get("QUANTWB_QUIET") != "1":
+        yield
+        return
+    import tempfile
+
+    previous = sys.stderr
+    previous.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        terminal = None
+        try:
+            if _writes_to_fd2(previous) or _writes_to_fd2(getattr(previous, "stream", None)):
+                terminal = open(os.dup(saved), "w", buffering=1, encoding=getattr(previous, "encoding", None) or "utf-8",
+                                errors="replace")
+                sys.stderr = LibraryFilter(terminal, "stderr")
+            yield
+        finally:
+            sys.stderr = previous
+            if terminal is not None:
+                terminal.close()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace").strip()
+            if text:
+                _library_log.debug("native stderr: %s", text)

@@ -468,3 +468,55 @@ def test_llama_cpp_abort_on_duplicate_tokens_is_one_line(tiny_model: Path, tmp_p
                    f"llama.cpp aborted loading {damaged}: ")
     assert "GGML_ASSERT" in line
     assert not out.exists() or not list(out.glob("*.json"))
+
+
+# ------------------------------------------------------------------ a quiet terminal
+def test_a_sweep_shows_only_quantwb_lines(tiny_model: Path, tmp_path: Path) -> None:
+    """torch/torchao import warnings, llm-compressor's loguru lines on stdout, lm-eval's warnings, tqdm bars,
+    the converter's "Unknown RoPE type", `git describe` run by lm-eval: none reach the terminal without -v."""
+    import re
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f'name: tiny\nmodels: ["{tiny_model}"]\n'
+                    "variants: [fp, Q8_0, {method: rtn, bits: 4, group_size: 64}]\n"
+                    "evaluations:\n  text: {name: wiki, ctx: 128, chunks: 2}\n  tasks: {names: [arc_easy], limit: 4}\n")
+    results = tmp_path / "results"
+    result = quantwb("sweep", str(plan), "--results", str(results))
+    assert result.returncode == 0, result.stderr
+    ours = re.compile(r"^(done|cached|failed|skipped) +\S+ \w+( [\d.]+ s)?( \(.*\))?$|^\d+ steps: \d+ run, \d+ cached$")
+    foreign = [line for line in result.stderr.splitlines() if line.strip() and not ours.match(line)]
+    assert not foreign, "\n".join(foreign)
+    assert len([line for line in result.stderr.splitlines() if line.startswith("done")]) >= 6
+    assert result.stdout.splitlines() == [str(results.resolve() / f"report.{fmt}") for fmt in ("md", "html", "json")]
+
+
+# ------------------------------------------------------------------ smaller promises
+def test_only_types_the_quantizer_writes_are_offered() -> None:
+    from quantwb.errors import UnsupportedError
+    from quantwb.formats.gguf_types import _enum_types, gguf_types, parse_gguf_type
+
+    if "NVFP4" not in _enum_types():
+        pytest.skip("this llama-cpp-python names no NVFP4 type")
+    assert "NVFP4" not in gguf_types() and "Q4_K_M" in gguf_types() and "F16" in gguf_types()
+    with pytest.raises(UnsupportedError, match="names it but its quantizer cannot write it"):
+        parse_gguf_type("nvfp4")
+
+
+def test_group_size_below_every_kernel_size_says_what_divides() -> None:
+    from quantwb.errors import UnsupportedError
+    from quantwb.quantize.groups import choose_group_size
+
+    with pytest.raises(UnsupportedError, match=r"no kernel size is smaller .*use --group-size 128 or 64 or 32 or 16 or -1"):
+        choose_group_size(7, {"a": 256, "b": 768})
+    assert choose_group_size(96, {"a": 256, "b": 768}).chosen == 64  # the sizes below are tried, largest first
+
+
+def test_outputs_are_written_with_the_umask(tmp_path: Path) -> None:
+    from quantwb.fileio import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "record.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "record.json").stat().st_mode & 0o777 == 0o644
