@@ -520,3 +520,23 @@ def test_outputs_are_written_with_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "record.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("variant, fragment", [
+    ("Q4_K_Z", "variant Q4_K_Z: unknown GGUF type 'Q4_K_Z'"),
+    ("{method: rtn, bits: 5, group_size: 64}", "variant rtn-w5g64: rtn: --bits 5 is not supported"),
+])
+def test_a_wrong_plan_entry_is_a_usage_error_before_any_step(tiny_model: Path, tmp_path: Path, variant: str,
+                                                              fragment: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f'name: tiny\nmodels: ["{tiny_model}"]\nvariants: [fp, Q8_0, {variant}]\n'
+                    "evaluations:\n  text: {name: wiki, ctx: 128, chunks: 2}\n")
+    results = tmp_path / "results"
+    refused(quantwb("sweep", str(plan), "--results", str(results)), 2, f"plan tiny: {fragment}")
+    assert not list(results.glob("steps/*/*.json"))  # nothing ran: not even the valid entries before it
+
+
+def test_a_missing_plan_model_is_a_usage_error(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f'name: tiny\nmodels: ["{tmp_path / "no-such-model"}"]\nvariants: [fp, Q8_0]\n')
+    refused(quantwb("sweep", str(plan), "--results", str(tmp_path / "results")), 2, "plan tiny: model ", "no such folder")

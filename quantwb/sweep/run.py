@@ -22,6 +22,7 @@ from quantwb.errors import InputError, QuantwbError
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
 from quantwb.sweep.plan import Plan, model_slug
+from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
 from quantwb.sweep.steps import code_version, results_lock
 from quantwb.workers import stop_workers, worker_init
@@ -55,6 +56,7 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
         raise InputError(f"--jobs must be at least 1, got {options.jobs}")
     results_dir = options.results_dir.resolve()
     chains = _chains(plan, options, results_dir)
+    check_plan(plan, options.models, options.variants)  # a wrong entry: exit 2 now, not a failed step an hour in
     events: list[StepEvent] = []
 
     def emit(event: StepEvent) -> None:
