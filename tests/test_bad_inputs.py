@@ -540,3 +540,12 @@ def test_a_missing_plan_model_is_a_usage_error(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(f'name: tiny\nmodels: ["{tmp_path / "no-such-model"}"]\nvariants: [fp, Q8_0]\n')
     refused(quantwb("sweep", str(plan), "--results", str(tmp_path / "results")), 2, "plan tiny: model ", "no such folder")
+
+
+def test_rtn_stdout_is_just_the_path(tiny_model: Path, tmp_path: Path) -> None:
+    """`$(quantwb rtn ...)` captures the variant's path: llm-compressor's log lines (loguru, on stdout) go to the log."""
+    result = quantwb("rtn", str(tiny_model), "--group-size", "64", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{tmp_path.resolve() / (tiny_model.name + '-rtn-w4g64')}\n"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("wrote "), result.stderr
