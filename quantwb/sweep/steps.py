@@ -41,6 +41,8 @@ MEASURING_CODE = (
 NOT_MEASURING_CODE = (
     "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
     "sweep/__init__.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
+    # checks and process handling: they refuse or stop work, never change a number
+    "checkpoint_files.py", "disk.py", "record_values.py", "workers.py", "sweep/plan_check.py",
 )
 
 
