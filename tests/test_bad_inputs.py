@@ -309,16 +309,21 @@ def test_two_processes_hammering_the_lock_never_both_hold_it(tmp_path: Path) -> 
 
 
 # ------------------------------------------------------------------ killed runs: workers die with them, their partials go
-def _children(pid: int) -> list[int]:
+def _processes(field: int, value: int) -> list[int]:
+    """Live processes whose /proc/PID/stat field (after the name; 1: parent, 4: session) equals `value`."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
+        if int(fields[field]) == value and fields[0] != "Z":
             found.append(int(stat.parent.name))
     return found
+
+
+def _children(pid: int) -> list[int]:
+    return _processes(1, pid)
 
 
 def _alive(pid: int) -> bool:
@@ -385,15 +390,7 @@ def test_a_rerun_removes_a_killed_gguf_partial(tiny_model: Path, tmp_path: Path)
 
 # ------------------------------------------------------------------ Ctrl-C during a parallel sweep
 def _session_members(sid: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[4]) == sid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
+    return _processes(4, sid)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc (Linux)")
