@@ -52,13 +52,16 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _about(filename: object, target: Path) -> bool:
-    """True when an OSError's filename is the target, a folder above it, or something inside it (its partial)."""
-    if filename is None:
+def _about(err: OSError, target: Path) -> bool:
+    """True when the OSError concerns writing `target`: its filename is the target or a folder above it, or (for a
+    refused permission) something next to it, its partial. A missing file inside is a read, not ours to rename."""
+    if err.filename is None:
         return True
-    name = Path(os.path.abspath(str(filename)))
+    name = Path(os.path.abspath(str(err.filename)))
     target = Path(os.path.abspath(target))
-    return name == target or name in target.parents or target.parent in name.parents
+    if name == target or name in target.parents:
+        return True
+    return err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and target.parent in name.parents
 
 
 def write_problem(err: BaseException, target: Path) -> WriteError | None:
@@ -70,7 +73,7 @@ def write_problem(err: BaseException, target: Path) -> WriteError | None:
     for link in _chain(err):
         if isinstance(link, OSError) and link.errno in _NO_SPACE or "No space left on device" in str(link):
             return no_space(target)
-        if isinstance(link, OSError) and link.errno in _NOT_WRITABLE and _about(link.filename, target):
+        if isinstance(link, OSError) and link.errno in _NOT_WRITABLE and _about(link, target):
             where = "" if link.filename is None or Path(str(link.filename)) == target else f" ({link.filename})"
             return WriteError(f"cannot write {target}: {link.strerror or os.strerror(link.errno)}{where}")
     free = free_bytes(target)

@@ -546,3 +546,23 @@ def test_rtn_stdout_is_just_the_path(tiny_model: Path, tmp_path: Path) -> None:
     assert result.stdout == f"{tmp_path.resolve() / (tiny_model.name + '-rtn-w4g64')}\n"
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("wrote "), result.stderr
+
+
+def test_write_failures_are_told_apart_from_reads(tmp_path: Path) -> None:
+    """What `disk.write_problem` makes of the failures libraries raise while an output is written (portable: the
+    full-disk case above needs root to mount its small disk)."""
+    import errno
+
+    from quantwb.disk import write_problem
+
+    target = tmp_path / "out" / "m-Q8_0.gguf"
+    full = write_problem(RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"), target)
+    assert full is not None and str(full).startswith("no space left on ") and str(full).endswith(f"writing {target}")
+    assert str(write_problem(OSError(errno.ENOSPC, "No space left on device"), target)).startswith("no space left on ")
+    missing = write_problem(FileNotFoundError(errno.ENOENT, "No such file or directory", "/proc/x"), Path("/proc/x/r.json"))
+    assert str(missing) == "cannot write /proc/x/r.json: No such file or directory (/proc/x)"
+    denied = write_problem(PermissionError(errno.EACCES, "Permission denied", str(target.parent / ".m.partial-1")), target)
+    assert str(denied).startswith(f"cannot write {target}: Permission denied")
+    a_read = FileNotFoundError(errno.ENOENT, "No such file or directory", str(target.parent / "model" / "config.json"))
+    assert write_problem(a_read, target) is None  # a file missing inside the folder was being read: not a write failure
+    assert write_problem(ValueError("a bug"), target) is None
