@@ -403,7 +403,9 @@ def test_ctrl_c_stops_a_parallel_sweep_at_once(tiny_model: Path, tmp_path: Path)
                     "evaluations:\n  text: {name: wiki, ctx: 128, chunks: 3}\n")
     results = tmp_path / "results"
     sweep = subprocess.Popen([sys.executable, "-m", "quantwb.cli", "sweep", str(plan), "--jobs", "2", "--results", str(results)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             # a test runner started in the background inherits Ctrl-C ignored; a terminal's sweep does not
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list(results.glob("steps/*/base.text.json")) and sweep.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # the first chain runs alone; the rest then fan out over the two workers
