@@ -48,6 +48,12 @@ class LazyGroup(click.Group):
                 raise
             click.echo(f"error: {err}", err=True)
             ctx.exit(err.exit_code)
+        except OSError as err:  # one the library did not type: still one line, never a traceback
+            if debug:
+                raise
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"error: {where}{err.strerror or err}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             if debug:
                 raise

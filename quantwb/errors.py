@@ -45,6 +45,10 @@ class RecordError(QuantwbError):
     exit_code = 4
 
 
+class WriteError(QuantwbError):
+    """An output could not be written: the disk is full, or the destination is not writable."""
+
+
 class QuantizationError(QuantwbError):
     """A quantization backend failed."""
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from quantwb import disk
+
 _CHUNK_BYTES = 1 << 20
 
 
@@ -40,11 +42,13 @@ def sha256_text(text: str) -> str:
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to a temporary sibling, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write JSON to a temporary sibling, fsync, then rename over `path` (with the mode the umask gives new files)."""
+    with disk.writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, disk.umask_mode())  # mkstemp makes 0600; a record is as readable as any file the user writes
+        with disk.writing(path), os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=False)
             handle.write("\n")
             handle.flush()
@@ -59,8 +63,10 @@ def write_json_atomic(path: Path, payload: Any) -> None:
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling path (file or folder); rename it to `final` only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
+    with disk.writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+    disk.remove_stale_partials(final.parent)  # left by killed runs: nothing else would ever remove them
+    tmp = final.parent / f".{final.name}{disk.PARTIAL_MARK}{os.getpid()}"
     _remove(tmp)
     try:
         yield tmp
@@ -68,8 +74,11 @@ def atomic_path(final: Path) -> Iterator[Path]:
             raise FileNotFoundError(f"nothing was written to {tmp}")
         _remove(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as err:
+        problem = disk.write_problem(err, final)  # before removing the partial: a full disk is seen while it is full
         _remove(tmp)
+        if problem is not None and problem is not err:
+            raise problem from err
         raise
 
 

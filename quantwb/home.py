@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from quantwb.disk import writing
+
 
 def quantwb_home() -> Path:
     """The cache root; created on first use."""
     root = Path(os.environ.get("QUANTWB_HOME") or Path.home() / ".cache" / "quantwb").expanduser()
-    root.mkdir(parents=True, exist_ok=True)
+    with writing(root):
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def models_dir() -> Path:
     path = quantwb_home() / "models"
-    path.mkdir(parents=True, exist_ok=True)
+    with writing(path):
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantwb.builtin_models import BUILTINS, materialize
+from quantwb.checkpoint_files import check_weight_files, read_config
 from quantwb.errors import ModelNotFoundError, NotACausalLMError, OfflineError
 from quantwb.fileio import sha256_tree
 from quantwb.home import hub_offline, models_dir
@@ -58,10 +59,7 @@ def check_causal_lm(path: Path) -> str:
     config_path = path / "config.json"
     if not config_path.is_file():
         raise NotACausalLMError(f"{path}: no config.json, so not a Hugging Face model folder")
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise NotACausalLMError(f"{config_path}: unreadable ({err})") from err
+    config = read_config(path)  # a JSON object, or one line
     architectures = config.get("architectures") or []
     causal = [name for name in architectures if name.endswith(("ForCausalLM", "LMHeadModel"))]
     if architectures and not causal:
@@ -76,6 +74,7 @@ def check_causal_lm(path: Path) -> str:
         causal = [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[model_type]]
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         raise NotACausalLMError(f"{path}: config.json but no weights (*.safetensors or *.bin)")
+    check_weight_files(path)  # damaged or unsafe weight files: one line now, not a traceback after minutes of work
     return causal[0]
 
 

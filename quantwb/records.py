@@ -6,6 +6,7 @@ Records are the only interface between `quantwb eval` and `quantwb compare`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 from datetime import UTC, datetime
@@ -16,13 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from quantwb.errors import RecordError
 from quantwb.fileio import write_json_atomic
+from quantwb.record_values import value_problem
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 RECORD_KIND = "quantwb.record"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a number written as a string ("1.5") is a damaged or foreign record, not a number
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Metric(_Strict):
@@ -50,6 +55,8 @@ class VariantInfo(_Strict):
     n_params: int | None = None
     bits_per_weight: float | None = Field(default=None, description="8 * weight bytes / parameters")
     parameters: dict[str, Any] = Field(default_factory=dict, description="quantization settings")
+    foreign_source: bool = Field(default=False, description="made from another model than the baseline "
+                                 "(its source sha256 differs); measured only with --allow-foreign-variant")
 
 
 class BaselineInfo(_Strict):
@@ -178,14 +185,20 @@ def read_record(path: Path) -> Record:
     if not isinstance(payload, dict) or payload.get("kind") != RECORD_KIND:
         raise RecordError(f"{path}: not a quantwb record")
     version = payload.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RecordError(f"{path}: schema_version is {version!r}, not an integer (this quantwb reads version {SCHEMA_VERSION})")
     if version != SCHEMA_VERSION:
         raise RecordError(f"{path}: record schema version {version}, this quantwb reads version {SCHEMA_VERSION}")
     try:
-        return Record.model_validate(payload)
+        record = Record.model_validate(payload)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise RecordError(f"{path}: invalid record at {where}: {first['msg']}") from err
+    problem = value_problem(payload)
+    if problem:
+        raise RecordError(f"{path}: invalid record: {problem}")
+    return record
 
 
 def find_records(paths: list[Path]) -> list[Path]:
@@ -194,7 +207,7 @@ def find_records(paths: list[Path]) -> list[Path]:
     for given in paths:
         given = Path(given)
         if given.is_dir():
-            found.extend(sorted(p for p in given.rglob("*.json") if not p.name.startswith(".")))
+            found.extend(_records_in(given))
         elif given.is_file():
             found.append(given)
         else:
@@ -203,3 +216,19 @@ def find_records(paths: list[Path]) -> list[Path]:
                 raise RecordError(f"{given}: no such record file or folder")
             found.extend(matches)
     return found
+
+
+def _records_in(folder: Path) -> list[Path]:
+    """The records under a folder (a results folder also holds manifests, step markers, report.json: skipped)."""
+    chosen = []
+    for path in sorted(p for p in folder.rglob("*.json") if not p.name.startswith(".")):
+        try:
+            payload = json.loads(path.read_text())
+            is_record = isinstance(payload, dict) and payload.get("kind") == RECORD_KIND
+        except (OSError, UnicodeDecodeError, ValueError):
+            is_record = path.name.endswith((".text.json", ".tasks.json"))  # a damaged record still gets its one line
+        if is_record:
+            chosen.append(path)
+        else:
+            log.info("%s: not a quantwb record, skipped", path)
+    return chosen

@@ -137,3 +137,26 @@ def test_gguf_reader_complaint_goes_through_ggml_log_not_fd2(tmp_path: Path, cap
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (stderr_file.st_dev, stderr_file.st_ino)
     assert capfd.readouterr().err == ""  # one line from quantwb (the error), nothing from ggml
+
+
+def test_library_output_goes_to_the_log_and_the_streams_come_back(capsys: pytest.CaptureFixture[str]) -> None:
+    """Inside quiet_libraries a library's writes (a print, a tqdm bar) are hidden and quantwb's own pass; after, both
+    sys streams are the ones before, and a library that kept the stand-in (a loguru sink) writes through again.
+    Who writes is told by the module of the code behind the write, so each side runs as code of such a module."""
+    import sys
+
+    def run_as(module: str, code: str) -> None:
+        exec(compile(code, f"<{module}>", "exec"), {"__name__": module})  # noqa: S102 - fixed test snippets
+
+    before = sys.stdout, sys.stderr
+    with quiet_libraries():
+        kept = sys.stdout
+        run_as("somelibrary.core", "print('a library line')")
+        run_as("somelibrary.bars", "from tqdm import tqdm\nfor _ in tqdm(range(3), disable=False): pass")
+        run_as("quantwb.probe", "print('quantwb line')")
+        run_as("quantwb.probe", "import click; click.echo('quantwb error line', err=True)")
+    assert (sys.stdout, sys.stderr) == before
+    kept.write("after the scope\n")
+    captured = capsys.readouterr()
+    assert captured.out == "quantwb line\nafter the scope\n"
+    assert captured.err == "quantwb error line\n"

@@ -40,7 +40,8 @@ def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | 
     m = artifact.manifest
     Console(stderr=True).print(
         f"[green]wrote[/] {artifact.path}  {m['checkpoint_format']}  w{m['bits']} g{m['group_size']}  "
-        f"{m['bits_per_weight']:.2f} bpw  {m['size_bytes'] / 2**20:.1f} MiB  {m['wall_time_s']:.1f} s"
+        f"{m['bits_per_weight']:.2f} bpw  {m['size_bytes'] / 2**20:.1f} MiB  {m['wall_time_s']:.1f} s",
+        soft_wrap=True,  # one line, also in a pipe or log (rich would wrap at 80 columns there)
     )
     click.echo(str(artifact.path))
 

@@ -23,7 +23,7 @@ def load_llama(path: Path, **params):
 
     with llama_log_to(discard):
         try:
-            return llama_cpp.Llama(str(path), verbose=False, **params)
+            return llama_cpp.Llama(str(path), **{"verbose": False, **params})
         except (ValueError, RuntimeError) as err:
             raise InputError(f"{path}: llama.cpp cannot load this GGUF ({err})") from err
 

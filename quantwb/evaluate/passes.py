@@ -73,8 +73,9 @@ class VariantPassResult:
 
 
 def _progress(description: str, total: int):
+    console = Console(stderr=True)  # a bar only on a terminal: in a pipe or log, a transient bar leaves a blank line
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=True)
+                        console=console, transient=True, disable=not console.is_terminal)
     return progress, progress.add_task(description, total=total)
 
 

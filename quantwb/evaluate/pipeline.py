@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from quantwb import defaults
 from quantwb.devices import is_accelerator, resolve_device, unquantized_dtype
+from quantwb.disk import ensure_folder
 from quantwb.errors import DataError, InputError, RecordError
 from quantwb.evaluate import base_cache, kld
 from quantwb.evaluate.artifact import inspect_artifact
@@ -66,6 +67,7 @@ class EvalConfig:
     kld_topk: int | None = None  # store the base as its top K tokens + tail mass: a cache ~vocab/K times smaller
     max_cache_bytes: int = 16 * 2**30
     force: bool = False  # re-measure even when an identical record exists
+    allow_foreign_variant: bool = False  # measure a variant made from another model (the record says so)
     tasks: Any | None = None
 
     def runner_options(self) -> RunnerOptions:
@@ -88,9 +90,11 @@ class TextSetup:
 
 def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
     """Measure each variant; returns the record paths (one per variant and evaluation)."""
+    ensure_folder(Path(config.out_dir))  # an unwritable --out fails now, not after every variant was measured
     base = resolve(config.base)
     base_n_params = safetensors_param_count(base.path)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
+    check_sources(facts, base, config.allow_foreign_variant)
     if config.tasks is not None:
         check_tasks(config.tasks)  # an unknown task or missing task data fails before anything is computed
     paths = _text_records(facts, base, base_n_params, config)
@@ -104,14 +108,25 @@ def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
     base = resolve(config.base)
     base_n_params = safetensors_param_count(base.path)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
+    check_sources(facts, base, config.allow_foreign_variant)
     check_tasks(config.tasks)
     return _task_records(facts, base, config)
+
+
+def check_sources(facts: list[Variant], base: ModelSource, allow_foreign: bool) -> None:
+    """Refuse a variant whose manifest says it was made from another model (tokenizers may still agree)."""
+    for fact in facts:
+        if fact.source_sha256 and fact.source_sha256 != base.sha256 and not allow_foreign:
+            raise InputError(
+                f"{fact.path}: made from another model (source sha256 {fact.source_sha256[:12]}, the base {base.name} is "
+                f"{base.sha256[:12]}); evaluate it against its own base, or pass --allow-foreign-variant"
+            )
 
 
 def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -> list[Path]:
     baseline = BaselineInfo(name=base.name, sha256=base.sha256, origin=base.origin)
     tasks = dataclasses.replace(config.tasks, device=config.runner_options().device)
-    return write_task_records([variant_info(fact) for fact in facts], baseline, tasks, Path(config.out_dir))
+    return write_task_records([variant_info(fact, base.sha256) for fact in facts], baseline, tasks, Path(config.out_dir))
 
 
 def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
@@ -191,11 +206,13 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig)
             and topk == config.kld_topk and same_device)
 
 
-def variant_info(fact: Variant) -> VariantInfo:
+def variant_info(fact: Variant, base_sha256: str | None = None) -> VariantInfo:
+    """The record's description of `fact`; `base_sha256` marks a variant made from another model."""
+    foreign = bool(base_sha256 and fact.source_sha256 and fact.source_sha256 != base_sha256)
     return VariantInfo(
         name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
         sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
-        bits_per_weight=fact.bits_per_weight, parameters=fact.parameters,
+        bits_per_weight=fact.bits_per_weight, parameters=fact.parameters, foreign_source=foreign,
     )
 
 
@@ -204,7 +221,7 @@ def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: Variant
     return Record(
         evaluation="text",
         created_at=now_utc(),
-        variant=variant_info(fact),
+        variant=variant_info(fact, setup.base.sha256),
         baseline=BaselineInfo(name=setup.base.name, sha256=setup.base.sha256, origin=setup.base.origin),
         text=TextData(name=setup.text.name, sha256=setup.text.sha256, n_tokens=setup.n_tokens, ctx=plan.ctx,
                       n_chunks=plan.n_chunks, n_scored=plan.n_scored),

@@ -47,7 +47,8 @@ def write_task_records(
 def _spinner(description: str):
     """lm-eval's own bars are off outside --verbose: show that work goes on, and for how long."""
 
+    console = Console(stderr=True)  # a spinner only on a terminal: in a pipe or log, it leaves a blank line
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=True)
+                        console=console, transient=True, disable=not console.is_terminal)
     progress.add_task(description, total=None)
     return progress

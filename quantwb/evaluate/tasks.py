@@ -20,6 +20,7 @@ from quantwb.evaluate.hf_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
 from quantwb.formats.kind import variant_kind
 from quantwb.formats.variant import content_sha256
+from quantwb.quiet import native_stderr_to_log
 from quantwb.records import Metric
 
 log = logging.getLogger(__name__)
@@ -129,14 +130,15 @@ def _evaluate(lm: Any, tasks: list[task_packs.ResolvedTask], config: TaskConfig)
     # lm-eval's own index is only needed for hub task names; pack tasks are passed as full configs.
     manager = TaskManager(include_defaults=any(isinstance(task.spec, str) for task in tasks))
     try:
-        output = simple_evaluate(
-            model=lm,
-            tasks=[task.spec for task in tasks],
-            num_fewshot=config.num_fewshot,
-            limit=config.limit,
-            task_manager=manager,
-            log_samples=False,
-        )
+        with native_stderr_to_log():  # lm-eval runs `git describe`, whose "fatal: not a git repository" is not ours to show
+            output = simple_evaluate(
+                model=lm,
+                tasks=[task.spec for task in tasks],
+                num_fewshot=config.num_fewshot,
+                limit=config.limit,
+                task_manager=manager,
+                log_samples=False,
+            )
     except ConnectionError as err:
         raise OfflineError(f"lm-eval could not download task data ({err})") from err
     if output is None:

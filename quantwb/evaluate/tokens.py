@@ -8,6 +8,7 @@ comparison would be wrong: llama.cpp's and HF's pre-tokenizers split some rare s
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from quantwb.errors import InputError
 from quantwb.evaluate.gguf_runner import load_llama
+from quantwb.evaluate.memory import run_isolated
 
 SAMPLE_CHARS = 4000  # the check tokenizes the text's opening; a different vocabulary shows up at once
 
@@ -84,10 +86,19 @@ def variant_tokenizer_view(fmt: Literal["hf", "gguf"], path: Path, sample: str) 
     if fmt == "hf":
         tokenizer = hf_tokenizer(path)
         return tuple(_encode(tokenizer, sample)), _hf_vocab(tokenizer)
+    # llama.cpp aborts the whole process on some damaged vocabularies (duplicate token strings: GGML_ASSERT):
+    # it reads this one in a child, and an abort becomes one line with llama.cpp's own message.
+    return run_isolated(_gguf_tokenizer_view, (path, sample), f"llama.cpp loading {path}",
+                        on_abort=lambda message: InputError(f"llama.cpp aborted loading {path}: {message}"))
+
+
+def _gguf_tokenizer_view(job: tuple[Path, str]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """In a child process: the GGUF's vocabulary and its encoding of the sample (verbose, so an assert is printed)."""
     import llama_cpp
 
-
-    vocab_only = load_llama(path, vocab_only=True)
+    path, sample = job
+    os.environ["GGML_NO_BACKTRACE"] = "1"  # a dying ggml would otherwise attach gdb for a backtrace (this child's own env)
+    vocab_only = load_llama(path, vocab_only=True, verbose=True)
     try:
         vocab = llama_cpp.llama_model_get_vocab(vocab_only.model)
         add_bos = llama_cpp.llama_vocab_get_add_bos(vocab)

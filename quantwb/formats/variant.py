@@ -6,12 +6,12 @@ so a checkpoint made elsewhere is described the same way as one quantwb made.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from quantwb.checkpoint_files import check_weight_files, read_config
 from quantwb.fileio import sha256_file
 from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.formats.kind import VariantKind, variant_kind
@@ -65,7 +65,8 @@ def read_variant(path: Path) -> Variant:
 
 
 def _hf(path: Path) -> Variant:
-    config = json.loads((path / "config.json").read_text())
+    config = read_config(path)
+    check_weight_files(path)
     manifest = read_manifest(path)
     weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
     size_bytes = sum(p.stat().st_size for p in weights)

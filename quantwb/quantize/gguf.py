@@ -15,6 +15,8 @@ from typing import Literal
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
+from quantwb.checkpoint_files import weights_format
+from quantwb.disk import ensure_folder
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
 from quantwb.formats.gguf_facts import read_gguf_facts
@@ -71,6 +73,7 @@ def quantize_gguf(
 ) -> list[Variant]:
     """Make one GGUF per type in `out_dir`, all from one F16 conversion; nothing half-written keeps a final name."""
     wanted = list(dict.fromkeys(parse_gguf_type(name) for name in types))
+    ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the conversion
     if not wanted:
         raise InputError("give at least one --type")
     given = (read_imatrix(imatrix.path), imatrix.path) if imatrix.path else None  # a bad file fails before any work
@@ -161,7 +164,8 @@ def _finish(
         "type": gguf_type.name,
         "llama_ftype": gguf_type.ftype,
         "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256,
-                   "architecture": source.architecture, "origin": source.origin},
+                   "architecture": source.architecture, "origin": source.origin,
+                   "weights_format": weights_format(source.path)},  # pickle is noted: safetensors is expected
         "intermediate": {"type": INTERMEDIATE_TYPE, "sha256": converted_sha256(intermediate)} if intermediate else None,
         "imatrix": None if used is None else {
             "path": str(used.path), "sha256": used.sha256, "entries": len(used.data.sums),

@@ -52,12 +52,18 @@ def choose_group_size(requested: int, in_features: dict[str, int]) -> GroupChoic
     bad = {name: n for name, n in in_features.items() if n % requested}
     if not bad:
         return GroupChoice(requested, requested)
-    fits = [g for g in KERNEL_GROUP_SIZES if g < requested and all(n % g == 0 for n in in_features.values())]
+    # Tried in order: the kernel sizes below the request, largest first (a smaller group never costs accuracy).
+    tried = [g for g in KERNEL_GROUP_SIZES if g < requested]
+    fits = [g for g in tried if all(n % g == 0 for n in in_features.values())]
     example = ", ".join(f"{name} ({n})" for name, n in list(bad.items())[:3])
     if not fits:
+        dividing = [g for g in KERNEL_GROUP_SIZES if all(n % g == 0 for n in in_features.values())]
+        tried_text = f"neither does any smaller kernel size ({', '.join(map(str, tried))})" if tried else \
+            f"no kernel size is smaller ({', '.join(map(str, KERNEL_GROUP_SIZES))})"
+        choose = f"--group-size {' or '.join(map(str, dividing))} or -1 (per channel)" if dividing else "--group-size -1 (per channel)"
         raise UnsupportedError(
             f"--group-size {requested} does not divide the input size of {len(bad)} layers, e.g. {example}, "
-            f"and neither does any of {', '.join(map(str, KERNEL_GROUP_SIZES))}; use --group-size -1 (per channel)"
+            f"and {tried_text}; use {choose}"
         )
     note = (
         f"group size {requested} does not divide the input size of {len(bad)} layers (e.g. {example}); "

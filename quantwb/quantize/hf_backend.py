@@ -38,6 +38,7 @@ def prepare(
     """Check the source, build the calibration windows, load the model (or its shapes) and choose the group size."""
     stopwatch = Stopwatch()
     hf_load.check_full_precision(source)
+    hf_load.check_architecture(source)
     tokenizer = hf_load.load_tokenizer(source)
     # Calibration text problems (DataError) surface before the (slow) model load.
     calibration = build_calibration(tokenizer, spec.calibration or CalibrationSpec()) if calibrate else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from quantwb.errors import UnsupportedError
+from quantwb.checkpoint_files import read_config
+from quantwb.errors import InputError, UnsupportedError
 from quantwb.models import ModelSource
 from quantwb.quiet import quiet_imports
 
@@ -22,6 +23,20 @@ def check_full_precision(source: ModelSource) -> None:
         )
 
 
+def check_architecture(source: ModelSource) -> None:
+    """Refuse a model type this transformers cannot build (the HF methods load the model with it)."""
+    with quiet_imports():
+        import transformers
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    model_type = read_config(source.path).get("model_type")
+    if model_type not in CONFIG_MAPPING_NAMES:
+        raise UnsupportedError(
+            f"{source.path}: transformers {transformers.__version__} does not know the architecture "
+            f"{source.architecture} (model_type {model_type!r}); a newer transformers may"
+        )
+
+
 def load_tokenizer(source: ModelSource):
     with quiet_imports():
         from transformers import AutoTokenizer
@@ -35,7 +50,11 @@ def load_model(source: ModelSource, device: str = "cpu"):
         import torch
         from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(source.path, dtype="auto")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype="auto")
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise InputError(f"{source.path}: transformers cannot load this model ({type(err).__name__}: {first})") from err
     if model.dtype == torch.float16 and device == "cpu":
         model = model.to(torch.float32)
     model.eval()

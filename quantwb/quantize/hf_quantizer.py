@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from quantwb.disk import ensure_folder
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import gptqmodel_backend, llmc_backend
@@ -18,6 +19,7 @@ class HFQuantizer:
     method: ClassVar[str]
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the model was quantized
         method = HF_METHODS[self.method]
         spec = method.normalized(spec)
         options = method.parse_options(spec)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from quantwb.checkpoint_files import weights_format
 from quantwb.fileio import atomic_path
 from quantwb.formats.manifest import write_manifest
 from quantwb.formats.variant import Variant, read_variant
@@ -45,7 +46,8 @@ def write_variant(
             "device": spec.device,  # where it calibrated: GPU kernels round differently from the CPU's
             "options": dict(spec.options),
             "calibration": calibration.describe() if calibration else None,
-            "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256, "origin": source.origin},
+            "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256, "origin": source.origin,
+                       "weights_format": weights_format(source.path)},  # pickle is noted: safetensors is expected
             "n_params": n_params,
             "weight_bytes": weight_bytes,
             "bits_per_weight": 8 * weight_bytes / n_params,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -83,9 +84,11 @@ def _check_schema_versions(paths: list[Path]) -> None:
     versions: dict[object, list[Path]] = defaultdict(list)
     for path in paths:
         try:
-            versions[json.loads(path.read_text()).get("schema_version")].append(path)
+            version = json.loads(path.read_text()).get("schema_version")
         except (OSError, ValueError, AttributeError):
             continue  # read_record gives the precise one-line reason for this file
+        if isinstance(version, int) and not isinstance(version, bool):  # "1" or 1.0: read_record names the defect
+            versions[version].append(path)
     if len(versions) > 1:
         parts = "; ".join(f"v{v}: {', '.join(p.name for p in ps[:3])}{' ...' if len(ps) > 3 else ''}"
                           for v, ps in versions.items())
@@ -209,7 +212,7 @@ def mark_pareto(rows: list[VariantRow], metric: str | None) -> list[VariantRow]:
     marked = []
     for i, row in enumerate(rows):
         size, quality = points[i]
-        dominated = quality is None or any(
+        dominated = quality is None or not math.isfinite(quality) or any(
             other_q is not None and other_s <= size and other_q <= quality and (other_s, other_q) != (size, quality)
             for j, (other_s, other_q) in enumerate(points) if j != i
         )

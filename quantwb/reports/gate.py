@@ -9,6 +9,7 @@ METRIC is a key of variants.METRICS (`quantwb compare --help` lists them) or TAS
 from __future__ import annotations
 
 import fnmatch
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -55,6 +56,8 @@ class Breach:
         t = self.threshold
         if self.value is None:
             return f"{self.variant} {t.metric} not measured (required by '{t.expression}')"
+        if not math.isfinite(self.value):
+            return f"{self.variant} {t.metric}={self.value} cannot be compared (required by '{t.expression}')"
         return f"{self.variant} {t.metric}={self.value:.4g} {t.op} {t.limit:g}"
 
 
@@ -90,7 +93,7 @@ def check_thresholds(rows: tuple[VariantRow, ...] | list[VariantRow], thresholds
                 # A gate aimed at named variants fails closed; a gate for all skips variants not measured that way.
                 if threshold.selector is not None:
                     breaches.append(Breach(threshold, row.variant.name, None))
-            elif compare(value, threshold.limit):
+            elif not math.isfinite(value) or compare(value, threshold.limit):  # NaN compares false: it fails closed
                 breaches.append(Breach(threshold, row.variant.name, value))
     return breaches
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from quantwb.reports.compare import Report
@@ -39,7 +40,18 @@ def render_json(report: Report) -> str:
         "variants": [_row(row, names) for row in report.rows],
         "breaches": [str(b) for b in report.breaches],
     }
-    return json.dumps(payload, indent=2) + "\n"
+    return json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: a number that is not finite is written as null (not measured)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def render_csv(report: Report) -> str:

@@ -26,7 +26,8 @@ class Column(Generic[Row]):
 
 def _variant_cell(row: VariantRow) -> str:
     mark = f"{PARETO_MARK} " if row.pareto else ""
-    return f"{mark}{row.variant.name}{' (baseline)' if row.is_baseline else ''}"
+    foreign = " (other source)" if row.variant.foreign_source else ""
+    return f"{mark}{row.variant.name}{' (baseline)' if row.is_baseline else ''}{foreign}"
 
 
 def _method_cell(row: VariantRow) -> str:
@@ -114,6 +115,9 @@ def preamble(report: Report) -> list[str]:
         lines.append(f"Baseline: {baseline.name} (sha256 {baseline.sha256[:12]})")
         if baseline.origin:
             lines.append(f"Baseline origin: {baseline.origin}")
+    foreign = [row.variant.name for row in report.rows if row.variant.foreign_source]
+    if foreign:
+        lines.append(f"Warning: made from another model than the baseline (--allow-foreign-variant): {', '.join(foreign)}")
     if len(report.baselines) > 1:
         lines.append("Warning: variants were measured against different baselines; KLD and PPL ratios do not compare across them")
     if text := report.text_data:

@@ -24,9 +24,11 @@ from quantwb.errors import InputError, QuantwbError
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
 from quantwb.sweep.plan import Plan, model_slug
+from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
 from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
 from quantwb.sweep.steps import code_version, results_lock
+from quantwb.workers import stop_workers, worker_init
 
 REPORT_FORMATS = ("md", "html", "json")
 
@@ -66,6 +68,7 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
             raise InputError("--jobs is for the local executor; on Ray, the cluster's CPUs and the plan's `threads` decide")
     results_dir = options.results_dir.resolve()
     chains = _chains(plan, options, results_dir)
+    check_plan(plan, options.models, options.variants)  # a wrong entry: exit 2 now, not a failed step an hour in
     events: list[StepEvent] = []
     retried: tuple[str, ...] = ()
 
@@ -84,11 +87,16 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
             # The first chain alone computes the shared base pass; the rest then fan out over the workers.
             run_chain(chains[0], emit)
             # spawn, not fork: forking a process that already runs torch's thread pools can deadlock the child.
-            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
-                for future in as_completed(futures):
-                    for event in future.result():
-                        emit(event)
+            with ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=worker_init, initargs=(os.getpid(),)) as pool:
+                try:
+                    futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
+                    for future in as_completed(futures):
+                        for event in future.result():
+                            emit(event)
+                except BaseException:
+                    stop_workers(pool)  # Ctrl-C: cancel the queued chains and stop the running ones, exit now
+                    raise
         reports = _write_reports(plan, options, results_dir) if options.report else []
     failed = [e for e in events if e.status == "failed"]
     if failed:

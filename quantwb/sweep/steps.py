@@ -9,6 +9,7 @@ data's content and the code version, so changing any of them reruns exactly the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -41,6 +42,8 @@ NOT_MEASURING_CODE = (
     "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
     "sweep/__init__.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
     "sweep/ray_executor.py", "sweep/ray_tasks.py",
+    # checks and process handling: they refuse or stop work, never change a number
+    "checkpoint_files.py", "disk.py", "record_values.py", "workers.py", "sweep/plan_check.py",
 )
 
 
@@ -123,25 +126,36 @@ def forget(results_dir: Path, step: Step) -> None:
 
 @contextlib.contextmanager
 def results_lock(results_dir: Path) -> Iterator[None]:
-    """One sweep per results folder at a time: two would race on the same steps. A dead owner's lock is taken over."""
+    """One sweep per results folder at a time: two would race on the same steps.
+
+    An OS lock (flock) on `.sweep.lock`, held while its file is open: the kernel releases it when the owner
+    exits, however it dies, so there is no stale lock to judge. The file holds the owner's pid for the message;
+    it is removed while still locked, and a lock taken on a file that was meanwhile removed is taken again."""
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / ".sweep.lock"
-    for _ in range(2):
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
             owner = _lock_owner(path)
-            if owner is not None and _alive(owner):
-                raise InputError(f"{results_dir}: another sweep (pid {owner}) is running on this results folder") from None
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(str(os.getpid()))
-        break
+            who = f" (pid {owner})" if owner is not None else ""
+            raise InputError(f"{results_dir}: another sweep{who} is running on this results folder") from None
+        try:
+            same_file = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(fd)  # the previous owner removed it between our open and our lock: take the current one
     try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
         yield
     finally:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # while still holding the lock, so no one can hold the removed file's lock as current
+        os.close(fd)
 
 
 def _lock_owner(path: Path) -> int | None:
@@ -149,16 +163,6 @@ def _lock_owner(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_stale_partials(folder: Path) -> list[Path]:
