@@ -24,3 +24,25 @@ def calibration_options(what: str) -> Callable[[Callable], Callable]:
         return command
 
     return decorate
+
+
+class ByteSize(click.ParamType):
+    """A size with an optional unit: 100MiB, 95MB, 1.5GiB, 123456 (bytes)."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().replace(" ", "")
+        number = text.rstrip("KMGTIB")
+        unit = text[len(number):]
+        try:
+            size = float(number) * self._UNITS[unit]
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (e.g. 100MiB, 95MB, 1.5GiB, 123456)", param, ctx)
+        if size <= 0:
+            self.fail(f"{value!r}: a size must be positive", param, ctx)
+        return int(size)

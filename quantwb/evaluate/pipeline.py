@@ -104,7 +104,8 @@ def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -
     return write_task_records([variant_info(fact) for fact in facts], baseline, config.tasks, Path(config.out_dir))
 
 
-def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
+def prepare_text(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> TextSetup:
+    """The text's windows and the base cache (computed if missing), after checking each variant's tokenizer."""
     text = load_text(config.text)
     key = base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype)
     folder = base_cache.cache_dir(key)
@@ -123,6 +124,11 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
     setup = TextSetup(base, base_n_params, text, n_tokens, plan, folder)
     if not cached:
         _compute_base_cache(setup, tokens, config)
+    return setup
+
+
+def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
+    setup = prepare_text(facts, base, base_n_params, config)
     paths = []
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
@@ -134,6 +140,13 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
         result = run_isolated(run_variant_pass, job, fact.name)
         paths.append(write_record(_record(fact, setup, config, result), Path(config.out_dir)))
     return paths
+
+
+def position_stats(path: Path, setup: TextSetup, config: EvalConfig, label: str) -> kld.PositionStats:
+    """A GGUF's per-position series against the cached base, in this process and without timing generation:
+    the mix scan measures many files, and a fresh process for each would cost more than the measurement."""
+    job = VariantPassJob(label, "gguf", path, setup.cache_dir, config.runner_options(), gen_tokens=0)
+    return run_variant_pass(job).stats
 
 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:

@@ -1,0 +1,133 @@
+"""`quantwb mix` on the tiny model with real llama.cpp: measured scan, exact sizes, recipe, types read back."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from quantwb.fileio import sha256_file
+from quantwb.formats.gguf_facts import read_tensor_types
+from quantwb.quantize.mix_allocate import Item, allocate
+from quantwb.quantize.mix_recipe import read_recipe
+from quantwb.records import read_record
+from tests.cli_helpers import invoke, one_error_line
+
+CANDIDATES = ("Q2_K", "Q4_K", "Q6_K")  # with Q8_0, the reference every other group keeps while one is measured
+SMALL = {"ctx": 128, "chunks": 2, "judge_chunks": 2, "layers_per_group": 2, "candidates": CANDIDATES}
+
+
+def _config(model: Path, out: Path, **target):
+    from quantwb.sweep.mix import MixConfig, MixTarget
+
+    return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=out / "records", **SMALL)
+
+
+@pytest.fixture(scope="module")
+def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    from quantwb.sweep.mix import make_mix
+
+    out = tmp_path_factory.mktemp("mix")
+    return make_mix(_config(tiny_model, out, match="Q4_K_M")), out
+
+
+def test_written_types_are_the_recipe_and_the_size_fits(made) -> None:
+    result, _ = made
+    path = result.variant.path
+    written = read_tensor_types(path)
+    recipe = read_recipe(result.recipe)
+    assert len(recipe) == 15  # 2 layers × 7 weights + token_embd (tied output)
+    for pattern, type_name in recipe:
+        name = pattern.strip("^$").replace("\\", "")
+        assert written[name] == type_name
+    assert path.stat().st_size <= result.budget_bytes
+    assert len({t for _, t in recipe}) > 1  # a real mix, not one type
+    manifest = result.variant.manifest
+    assert manifest["recipe"]["sha256"] == sha256_file(result.recipe)
+    assert manifest["mix"]["budget_bytes"] == result.budget_bytes
+
+
+def test_size_prediction_is_exact_and_kld_prediction_close(made, tiny_model: Path) -> None:
+    from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf_convert import convert_to_gguf
+    from quantwb.quantize.mix_layout import mix_layout
+
+    result, _ = made
+    layout = mix_layout(convert_to_gguf(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
+    groups = result.variant.manifest["mix_groups"]
+    choice = {g.name: next(o for o in g.options if o.label == groups[g.name]) for g in layout.groups}
+    assert layout.size(choice)[0] == result.variant.size_bytes
+    assert result.measured_kld > result.scan.reference_kld  # the mix loses more than all-Q8_0
+    assert 0.5 < result.predicted_kld / result.measured_kld < 2  # additivity, loosely: 2 windows of a tiny model
+
+
+def test_more_budget_never_predicts_more_kld(made, tiny_model: Path) -> None:
+    from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf_convert import convert_to_gguf
+    from quantwb.quantize.mix_layout import mix_layout
+    from quantwb.sweep.mix import _reachable, predicted_kld
+
+    result, _ = made
+    layout = mix_layout(convert_to_gguf(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
+    low, high = _reachable(layout, False)
+    predictions = [predicted_kld(layout, result.scan, low + (high - low) * step // 40) for step in range(41)]
+    assert all(later <= earlier for earlier, later in itertools.pairwise(predictions))
+    assert predictions[0] > predictions[-1]
+    assert predictions[-1] == pytest.approx(result.scan.reference_kld)  # the largest budget stores every group at Q8_0
+
+
+def test_second_target_reuses_the_whole_scan_and_judges_on_other_text(made, tiny_model: Path) -> None:
+    from quantwb.sweep.mix import make_mix
+
+    first, out = made
+    second = make_mix(_config(tiny_model, out, target_bpw=6.0))
+    assert second.scan.n_measured == 0 and second.scan.n_reused == first.scan.n_measured + first.scan.n_reused
+    assert second.variant.bits_per_weight <= 6.0
+    record = read_record(second.records[0])
+    assert record.text.name == "c4"
+    assert record.variant.parameters["mix"]["chosen_on"]["text"] == "wiki"
+    assert record.variant.quant_type == "mix-6bpw"
+
+
+def test_target_outside_the_reachable_range_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    for size in ("1KiB", "10GiB"):
+        result = invoke("mix", str(tiny_model), "--target-size", size, "--candidates", "Q4_K", "--out", str(tmp_path))
+        assert result.exit_code == 2
+        assert "reachable range" in one_error_line(result)
+    assert not list(tmp_path.glob("*.gguf"))
+
+
+def test_unknown_candidate_lists_the_types(tiny_model: Path, tmp_path: Path) -> None:
+    result = invoke("mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "Q4_K,Q9_X", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert "Q9_X" in line and "Q4_K" in line and "Q8_0" in line
+
+
+def test_allocation_is_the_brute_force_optimum() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        groups = [[Item(rng.randint(1, 60), rng.uniform(0, 1)) for _ in range(rng.randint(1, 4))]
+                  for _ in range(rng.randint(1, 5))]
+        budget = rng.randint(0, 200)
+        fits = [(sum(i.rise for i in pick), pick) for pick in itertools.product(*groups)
+                if sum(i.cost for i in pick) <= budget]
+        chosen = allocate(groups, budget)
+        if not fits:
+            assert chosen is None
+            continue
+        assert chosen is not None
+        assert sum(g[c].cost for g, c in zip(groups, chosen, strict=True)) <= budget
+        assert sum(g[c].rise for g, c in zip(groups, chosen, strict=True)) == pytest.approx(min(f[0] for f in fits))
+
+
+def test_recipe_manifest_lists_the_reproducing_command(made) -> None:
+    result, _ = made
+    manifest = json.loads(Path(str(result.variant.path) + ".manifest.json").read_text())
+    assert manifest["recipe"]["reproduce"].startswith("llama-quantize --tensor-type-file ")
+    assert manifest["recipe"]["reproduce"].endswith(" Q8_0")
