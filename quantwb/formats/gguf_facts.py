@@ -171,3 +171,20 @@ def _ggml_base() -> ctypes.CDLL:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
     return lib
+
+
+def read_u32_keys(path: Path, keys: list[str]) -> dict[str, int]:
+    """The uint32 values of `keys` in a GGUF header (absent or non-uint32 keys are left out)."""
+    lib = _ggml_base()
+    ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
+    if not ctx:
+        raise InputError(f"{path}: not a readable GGUF file")
+    try:
+        found = {}
+        for key in keys:
+            index = lib.gguf_find_key(ctx, key.encode())
+            if index >= 0 and lib.gguf_get_kv_type(ctx, index) == _GGUF_UINT32:
+                found[key] = int(lib.gguf_get_val_u32(ctx, index))
+        return found
+    finally:
+        lib.gguf_free(ctx)
