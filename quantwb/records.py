@@ -50,6 +50,8 @@ class VariantInfo(_Strict):
     n_params: int | None = None
     bits_per_weight: float | None = Field(default=None, description="8 * weight bytes / parameters")
     parameters: dict[str, Any] = Field(default_factory=dict, description="quantization settings")
+    tensor_types: dict[str, int] | None = Field(
+        default=None, description="GGUF: tensors per ggml type as written (Q5_0: 166, ...), what a type name hides")
 
 
 class BaselineInfo(_Strict):

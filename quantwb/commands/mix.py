@@ -10,6 +10,7 @@ from rich.table import Table
 
 from quantwb import defaults
 from quantwb.commands.options import ByteSize
+from quantwb.reports.table import type_mix
 
 
 @click.command()
@@ -54,7 +55,7 @@ def mix(model: str, target_size: int | None, target_bpw: float | None, match: st
         table.add_column(column)
     table.add_row(str(variant.path), f"{variant.size_bytes / 2**20:.2f}", f"{result.budget_bytes / 2**20:.2f}",
                   f"{variant.bits_per_weight:.2f}", f"{result.predicted_kld:.5f}", f"{result.measured_kld:.5f}",
-                  type_mix(variant.manifest["facts"]["by_type"]))
+                  type_mix(variant.tensor_types))
     console = Console()
     console.print(table)
     scan = result.scan
@@ -62,13 +63,6 @@ def mix(model: str, target_size: int | None, target_bpw: float | None, match: st
                   f"{scan.n_reused} reused, {scan.wall_s:.0f} s)")
     for record in result.records:
         console.print(f"judged on {config.judging_text}: {record}")
-
-
-def type_mix(by_type: dict) -> str:
-    """'166×Q5_0 · 15×Q8_0 · 14×Q6_K' from a manifest's by_type (quantized types only, most tensors first)."""
-    counts = sorted(((facts["n_tensors"], name) for name, facts in by_type.items() if name not in ("F32", "F16", "BF16")),
-                    reverse=True)
-    return " · ".join(f"{count}×{name}" for count, name in counts)
 
 
 COMMANDS = [mix]

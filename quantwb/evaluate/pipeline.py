@@ -187,7 +187,7 @@ def variant_info(fact: Variant) -> VariantInfo:
     return VariantInfo(
         name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
         sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
-        bits_per_weight=fact.bits_per_weight, parameters=fact.parameters,
+        bits_per_weight=fact.bits_per_weight, parameters=fact.parameters, tensor_types=fact.tensor_types,
     )
 
 

@@ -42,6 +42,7 @@ class Variant:
     source_sha256: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)  # quantwb's manifest; {} for a variant made elsewhere
+    tensor_types: dict[str, int] | None = None  # GGUF: tensors per ggml type, read from the file's tensor table
 
     @property
     def bits_per_weight(self) -> float | None:
@@ -96,9 +97,11 @@ def _gguf(path: Path) -> Variant:
     return Variant(
         path=path.resolve(), format="gguf", name=manifest.get("name") or path.stem, method="gguf",
         # a mix's file type names only the reference type it was written with: its label says what it is
-        quant_type=(manifest.get("mix") or {}).get("label") or facts.file_type, size_bytes=facts.size_bytes, weight_bytes=facts.tensor_bytes,
+        quant_type=(manifest.get("mix") or {}).get("label") or facts.file_type,
+        size_bytes=facts.size_bytes, weight_bytes=facts.tensor_bytes,
         n_params=facts.n_params, source_sha256=(manifest.get("source") or {}).get("sha256"),
         parameters={key: manifest[key] for key in _GGUF_PARAMETERS if manifest.get(key)}, manifest=manifest,
+        tensor_types={name: facts.n_tensors for name, facts in facts.by_type.items()},
     )
 
 
