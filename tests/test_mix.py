@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -16,7 +17,7 @@ from quantwb.quantize.mix_recipe import read_recipe
 from quantwb.records import read_record
 from tests.cli_helpers import invoke, one_error_line
 
-CANDIDATES = ("Q2_K", "Q4_K", "Q6_K")  # with Q8_0, the reference every other group keeps while one is measured
+CANDIDATES = ("Q2_K", "Q4_K", "Q8_0")  # Q8_0 is also the reference every other group keeps while one is measured
 SMALL = {"ctx": 128, "chunks": 2, "judge_chunks": 2, "layers_per_group": 2, "candidates": CANDIDATES}
 
 
@@ -26,12 +27,34 @@ def _config(model: Path, out: Path, **target):
     return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=out / "records", **SMALL)
 
 
+@contextlib.contextmanager
+def _session_home(factory: pytest.TempPathFactory):
+    """Module fixtures run before conftest's autouse (function) home: set the same session home for them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTWB_HOME", str(factory.getbasetemp() / "quantwb-home"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     from quantwb.sweep.mix import make_mix
 
     out = tmp_path_factory.mktemp("mix")
-    return make_mix(_config(tiny_model, out, match="Q4_K_M")), out
+    with _session_home(tmp_path_factory):
+        return make_mix(_config(tiny_model, out, match="Q4_K_M")), out
+
+
+@pytest.fixture(scope="module")
+def layout(made, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The groups and options of the tiny model as the mix planned them (llama.cpp's dry runs)."""
+    from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf_convert import converted_path
+    from quantwb.quantize.mix_layout import mix_layout
+
+    with _session_home(tmp_path_factory):
+        return mix_layout(converted_path(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
 
 
 def test_written_types_are_the_recipe_and_the_size_fits(made) -> None:
@@ -50,14 +73,9 @@ def test_written_types_are_the_recipe_and_the_size_fits(made) -> None:
     assert manifest["mix"]["budget_bytes"] == result.budget_bytes
 
 
-def test_size_prediction_is_exact_and_kld_prediction_close(made, tiny_model: Path) -> None:
-    from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
-    from quantwb.models import resolve
-    from quantwb.quantize.gguf_convert import convert_to_gguf
-    from quantwb.quantize.mix_layout import mix_layout
+def test_size_prediction_is_exact_and_kld_prediction_close(made, layout) -> None:
 
     result, _ = made
-    layout = mix_layout(convert_to_gguf(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
     groups = result.variant.manifest["mix_groups"]
     choice = {g.name: next(o for o in g.options if o.label == groups[g.name]) for g in layout.groups}
     assert layout.size(choice)[0] == result.variant.size_bytes
@@ -65,15 +83,10 @@ def test_size_prediction_is_exact_and_kld_prediction_close(made, tiny_model: Pat
     assert 0.5 < result.predicted_kld / result.measured_kld < 2  # additivity, loosely: 2 windows of a tiny model
 
 
-def test_more_budget_never_predicts_more_kld(made, tiny_model: Path) -> None:
-    from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
-    from quantwb.models import resolve
-    from quantwb.quantize.gguf_convert import convert_to_gguf
-    from quantwb.quantize.mix_layout import mix_layout
+def test_more_budget_never_predicts_more_kld(made, layout) -> None:
     from quantwb.sweep.mix import _reachable, predicted_kld
 
     result, _ = made
-    layout = mix_layout(convert_to_gguf(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
     low, high = _reachable(layout, False)
     predictions = [predicted_kld(layout, result.scan, low + (high - low) * step // 40) for step in range(41)]
     assert all(later <= earlier for earlier, later in itertools.pairwise(predictions))
@@ -94,6 +107,8 @@ def test_second_target_reuses_the_whole_scan_and_judges_on_other_text(made, tiny
     assert record.text.name == "c4"
     assert record.variant.parameters["mix"]["chosen_on"]["text"] == "wiki"
     assert record.variant.quant_type == "mix-6bpw"
+    written = [type_name for _, type_name in read_recipe(second.recipe)]
+    assert record.variant.tensor_types == {**{t: written.count(t) for t in written}, "F32": 5}  # 5 norms stay F32
 
 
 def test_target_outside_the_reachable_range_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
@@ -133,3 +148,44 @@ def test_recipe_manifest_lists_the_reproducing_command(made) -> None:
     manifest = json.loads(Path(str(result.variant.path) + ".manifest.json").read_text())
     assert manifest["recipe"]["reproduce"].startswith("llama-quantize --tensor-type-file ")
     assert manifest["recipe"]["reproduce"].endswith(" Q8_0")
+
+
+def test_plan_variants_say_their_target(tiny_model: Path) -> None:
+    from quantwb.errors import InputError
+    from quantwb.sweep.plan import parse_plan
+
+    plan = parse_plan(f"""
+models: ["{tiny_model}"]
+variants: [Q4_K_M, {{method: gguf-mix, match: Q4_K_M}}, {{method: gguf-mix, target_bpw: 5.0}}]
+""")
+    assert [v.id for v in plan.variants] == ["Q4_K_M", "mix-Q4_K_M", "mix-5bpw"]
+    spec = plan.variants[2].spec(plan.calibration)
+    assert spec is not None and spec.method == "gguf-mix" and spec.option("target_bpw") == 5.0
+    assert spec.calibration is not None and spec.calibration.text == "c4"  # chosen on c4, judged on the plan's text
+    for bad in ("{method: gguf-mix}", "{method: gguf-mix, match: Q4_K_M, target_bpw: 5}", "{method: gguf, type: Q4_0, match: Q4_K_M}"):
+        with pytest.raises(InputError):
+            parse_plan(f'models: ["{tiny_model}"]\nvariants: [{bad}]')
+
+
+def test_sweep_puts_a_mix_beside_the_stock_type(made, tiny_model: Path, tmp_path: Path) -> None:
+    """Chosen on wiki with the module's scan settings (so the scan is reused), judged by the sweep on c4."""
+    from quantwb.reports.compare import compare
+    from quantwb.sweep import SweepOptions, run_sweep
+    from quantwb.sweep.plan import parse_plan
+
+    plan = parse_plan(f"""
+name: mixes
+models: ["{tiny_model}"]
+calibration: {{text: wiki}}
+variants:
+  - Q4_K_M
+  - {{method: gguf-mix, match: Q4_K_M, options: {{ctx: 128, chunks: 2, layers_per_group: 2, candidates: [Q2_K, Q4_K, Q8_0]}}}}
+evaluations:
+  text: {{name: c4, ctx: 128, chunks: 2}}
+""")
+    run_sweep(plan, SweepOptions(results_dir=tmp_path / "results"))
+    rows = {row.variant.quant_type: row for row in compare([tmp_path / "results" / "records"]).rows}
+    assert set(rows) >= {"Q4_K_M", "mix-as-Q4_K_M"}
+    assert rows["mix-as-Q4_K_M"].variant.size_bytes <= rows["Q4_K_M"].variant.size_bytes
+    assert rows["mix-as-Q4_K_M"].variant.parameters["mix"]["chosen_on"]["text"] == "wiki"
+    assert rows["mix-as-Q4_K_M"].text is not None and rows["mix-as-Q4_K_M"].text.text.name == "c4"

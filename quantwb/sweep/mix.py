@@ -22,7 +22,7 @@ from quantwb.formats.gguf_facts import read_tensor_types
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
 from quantwb.formats.variant import Variant, read_variant
 from quantwb.models import resolve
-from quantwb.quantize.base import Stopwatch
+from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.gguf import write_gguf_manifest
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
 from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
@@ -32,6 +32,11 @@ from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_comm
 from quantwb.sweep.mix_scan import Scan, measure_choice, run_scan, scan_dir
 
 log = logging.getLogger(__name__)
+
+MIX_METHOD = "gguf-mix"  # the method name in sweep plans
+# plan options of a gguf-mix variant -> MixConfig fields
+_PLAN_OPTIONS = {"candidates": lambda v: tuple(v.split(",") if isinstance(v, str) else v), "chunks": int,
+                 "layers_per_group": int, "ctx": int}
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,18 @@ def make_mix(config: MixConfig) -> MixResult:
     records = _judge(final, config) if config.results_dir is not None else []
     return MixResult(read_variant(final), recipe_path(final), budget, predicted, float(measured), scan, records,
                      {**timings, "total_s": clock.seconds})
+
+
+def mix_variant(model: str, spec: QuantSpec, out_dir: Path) -> Variant:
+    """A sweep's gguf-mix variant: chosen on the plan's calibration text; the sweep's text step judges it."""
+    unknown = sorted(set(dict(spec.options)) - {"match", "target_bpw", *_PLAN_OPTIONS})
+    if unknown:
+        raise InputError(f"gguf-mix options: unknown {', '.join(unknown)} (known: {', '.join(_PLAN_OPTIONS)})")
+    settings = {name: kind(spec.option(name)) for name, kind in _PLAN_OPTIONS.items() if spec.option(name) is not None}
+    text = spec.calibration.text if spec.calibration else defaults.CALIBRATION_TEXT
+    config = MixConfig(model=model, target=MixTarget(bpw=spec.option("target_bpw"), match=spec.option("match")),
+                       text=text, out_dir=out_dir, results_dir=None, **settings)
+    return make_mix(config).variant
 
 
 def choose(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool) -> dict[str, GroupOption]:
