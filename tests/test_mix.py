@@ -24,7 +24,7 @@ SMALL = {"ctx": 128, "chunks": 2, "judge_chunks": 2, "layers_per_group": 2, "can
 def _config(model: Path, out: Path, **target):
     from quantwb.sweep.mix import MixConfig, MixTarget
 
-    return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=out / "records", **SMALL)
+    return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=None, **SMALL)
 
 
 @contextlib.contextmanager
@@ -97,17 +97,20 @@ def test_more_budget_never_predicts_more_kld(made, layout) -> None:
 
 
 def test_second_target_reuses_the_whole_scan_and_judges_on_other_text(made, tiny_model: Path) -> None:
-    from quantwb.sweep.mix import make_mix
-
+    """Through the command, as a user runs it: the scan of the first target is reused whole."""
     first, out = made
-    second = make_mix(_config(tiny_model, out, bpw=6.0))
-    assert second.scan.n_measured == 0 and second.scan.n_reused == first.scan.n_measured + first.scan.n_reused
-    assert second.variant.bits_per_weight <= 6.0
-    record = read_record(second.records[0])
+    result = invoke("mix", str(tiny_model), "--target-bpw", "6", "--candidates", ",".join(CANDIDATES), "--ctx", "128",
+                    "--chunks", "2", "--judge-chunks", "2", "--layers-per-group", "2", "--out", str(out),
+                    "--results", str(out / "records"))
+    assert result.exit_code == 0, result.output
+    total = first.scan.n_measured + first.scan.n_reused
+    assert f"scan: 0 measured, {total} reused" in " ".join(result.stdout.split())
+    record = read_record(out / "records" / "model-mix-6bpw.text.json")
+    assert record.variant.bits_per_weight is not None and record.variant.bits_per_weight <= 6.0
     assert record.text.name == "c4"
     assert record.variant.parameters["mix"]["chosen_on"]["text"] == "wiki"
     assert record.variant.quant_type == "mix-6bpw"
-    written = [type_name for _, type_name in read_recipe(second.recipe)]
+    written = [type_name for _, type_name in read_recipe(out / "model-mix-6bpw.tensor-types.txt")]
     assert record.variant.tensor_types == {**{t: written.count(t) for t in written}, "F32": 5}  # 5 norms stay F32
 
 

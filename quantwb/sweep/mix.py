@@ -15,7 +15,7 @@ from pathlib import Path
 
 from quantwb import defaults
 from quantwb.errors import InputError, QuantizationError
-from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants, prepare_text
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants, position_stats, prepare_text
 from quantwb.fileio import atomic_path, sha256_file
 from quantwb.formats.ggml_sizes import padded, tensor_nbytes
 from quantwb.formats.gguf_facts import read_tensor_types
@@ -29,7 +29,7 @@ from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
 from quantwb.quantize.mix_allocate import Item, allocate
 from quantwb.quantize.mix_layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
 from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_command
-from quantwb.sweep.mix_scan import Scan, measure_choice, run_scan, scan_dir
+from quantwb.sweep.mix_scan import Scan, run_scan, scan_dir
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,9 @@ def make_mix(config: MixConfig) -> MixResult:
                       overrides=override_ids(pairs), nthread=eval_config.runner_options().threads)
         _check_types(tmp_gguf, layout, choice)
         tmp_recipe.write_text(recipe_text(pairs))
-    quantize_s = write.seconds
-    measured = measure_choice(layout, choice, setup, eval_config, "mix: the chosen file on the choosing text").mean()
+        quantize_s = write.seconds
+        # additivity check: the file itself on the windows the scan measured
+        measured = position_stats(tmp_gguf, setup, eval_config, "mix: the chosen file on the choosing text").kld.mean()
     facts = {"budget_bytes": budget, "predicted_kld": predicted, "measured_kld": float(measured)}
     timings = {"plan_s": plan_s, "scan_s": scan.wall_s, "search_s": search_s, "quantize_s": quantize_s}
     _write_manifest(final, source, intermediate, layout, config, candidates, choice, setup, scan, facts, timings)
