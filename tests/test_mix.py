@@ -127,6 +127,8 @@ def test_unknown_candidate_lists_the_types(tiny_model: Path, tmp_path: Path) -> 
     assert result.exit_code == 2
     line = one_error_line(result)
     assert "Q9_X" in line and "Q4_K" in line and "Q8_0" in line
+    result = invoke("mix", str(tiny_model), "--out", str(tmp_path))
+    assert result.exit_code == 2 and "exactly one target" in one_error_line(result)
 
 
 def test_allocation_is_the_brute_force_optimum() -> None:
