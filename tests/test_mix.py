@@ -194,3 +194,9 @@ evaluations:
     assert rows["mix-as-Q4_K_M"].variant.size_bytes <= rows["Q4_K_M"].variant.size_bytes
     assert rows["mix-as-Q4_K_M"].variant.parameters["mix"]["chosen_on"]["text"] == "wiki"
     assert rows["mix-as-Q4_K_M"].text is not None and rows["mix-as-Q4_K_M"].text.text.name == "c4"
+
+
+def test_candidate_that_needs_an_imatrix_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    result = invoke("mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "IQ2_XS,Q8_0", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert "IQ2_XS needs an importance matrix" in one_error_line(result)

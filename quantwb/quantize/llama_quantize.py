@@ -131,7 +131,13 @@ class PlannedTensor:
 _PLAN_LINE = re.compile(r"^\[\s*\d+/\s*\d+\]\s+(\S+)\s+- \[([\d,\s]+)\], type =\s*(\S+), size =[^(]*(?:\((\S+)\))?\s*$")
 
 
-def plan_quantization(src: Path, ftype: int, overrides: Sequence[tuple[str, int]] = ()) -> list[PlannedTensor]:
+@dataclass(frozen=True)
+class QuantPlan:
+    tensors: list[PlannedTensor]
+    needs_imatrix: bool  # llama.cpp would refuse to write some planned type without an importance matrix
+
+
+def plan_quantization(src: Path, ftype: int, overrides: Sequence[tuple[str, int]] = ()) -> QuantPlan:
     """llama.cpp's dry run (no data written): every tensor's planned type for `ftype` with `overrides`."""
     import llama_cpp
 
@@ -140,7 +146,7 @@ def plan_quantization(src: Path, ftype: int, overrides: Sequence[tuple[str, int]
         status = llama_cpp.llama_model_quantize(str(src).encode(), os.devnull.encode(), ctypes.byref(params))
     if status != 0:
         raise QuantizationError(f"llama.cpp cannot plan this quantization of {src.name}: {_last_error(captured.text)}")
-    return parse_plan(captured.text)
+    return QuantPlan(parse_plan(captured.text), _NEEDS_IMATRIX_MARK in captured.text)
 
 
 def parse_plan(log_text: str) -> list[PlannedTensor]:

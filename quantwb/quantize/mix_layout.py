@@ -87,7 +87,7 @@ def mix_layout(source: Path, candidates: list[str], reference_type: str, layers_
     if layers_per_group < 1:
         raise InputError(f"--layers-per-group must be at least 1, got {layers_per_group}")
     ftype = parse_gguf_type(reference_type).ftype
-    reference_plan = plan_quantization(source, ftype)
+    reference_plan = plan_quantization(source, ftype).tensors
     quantized = [t for t in reference_plan if t.quantized]
     per_candidate = {c: _planned_types(source, ftype, c) for c in dict.fromkeys([*candidates, reference_type])}
     groups = []
@@ -124,7 +124,10 @@ def override_ids(pairs: list[tuple[str, str]]) -> list[tuple[str, int]]:
 def _planned_types(source: Path, ftype: int, candidate: str) -> dict[str, str]:
     """Each quantized tensor's written type when every tensor is asked to be `candidate`."""
     plan = plan_quantization(source, ftype, [(".*", ggml_type_id(candidate))])
-    return {t.name: t.type_name for t in plan}
+    if plan.needs_imatrix:
+        raise UnsupportedError(f"candidate {candidate} needs an importance matrix, which quantwb mix does not use yet; "
+                               "leave it out of --candidates")
+    return {t.name: t.type_name for t in plan.tensors}
 
 
 def _grouped(tensors: list[PlannedTensor], layers_per_group: int) -> list[tuple[str, list[PlannedTensor]]]:

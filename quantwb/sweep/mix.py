@@ -170,7 +170,7 @@ def _budget(layout: MixLayout, target: MixTarget) -> int:
     if target.size_bytes is not None:
         return target.size_bytes
     assert target.match is not None
-    stock = plan_quantization(layout.source, parse_gguf_type(target.match).ftype)
+    stock = plan_quantization(layout.source, parse_gguf_type(target.match).ftype).tensors
     return layout.header_bytes + sum(padded(tensor_nbytes(t.shape, t.type_name)) for t in stock)
 
 
