@@ -30,6 +30,7 @@ from quantwb.quantize.mix_allocate import Item, allocate
 from quantwb.quantize.mix_layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
 from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_command
 from quantwb.sweep.mix_scan import Scan, run_scan, scan_dir
+from quantwb.texts import load_text
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def make_mix(config: MixConfig) -> MixResult:
     candidates = check_candidates(list(config.candidates))
     if config.judging_text == config.text:
         raise InputError(f"the judging text must differ from the choosing text ({config.text})")
+    if config.results_dir is not None:
+        load_text(config.judging_text)  # a missing judging text fails before the scan, not after it
     source = resolve(config.model)
     intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE)
     layout = mix_layout(intermediate, candidates, defaults.MIX_REFERENCE_TYPE, config.layers_per_group)
@@ -114,7 +117,7 @@ def make_mix(config: MixConfig) -> MixResult:
     search = Stopwatch()
     choice = choose(layout, scan, budget, by_tensors)
     search_s = search.seconds
-    predicted = scan.reference_kld + sum(scan.rise(g.name, choice[g.name], g.reference) for g in layout.groups)
+    predicted = _predicted(layout, scan, choice)
     final = Path(config.out_dir) / f"{safe_model_name(source)}-mix-{config.target.label}.gguf"
     pairs = overrides(layout, choice)
     write = Stopwatch()
@@ -159,7 +162,11 @@ def choose(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool) -> dict
 
 def predicted_kld(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool = False) -> float:
     """Predicted mean KLD (nats) of the best mix within `budget` (for a size-against-KLD curve)."""
-    choice = choose(layout, scan, budget, by_tensors)
+    return _predicted(layout, scan, choose(layout, scan, budget, by_tensors))
+
+
+def _predicted(layout: MixLayout, scan: Scan, choice: dict[str, GroupOption]) -> float:
+    """The additive prediction: the all-reference file's mean KLD plus each group's measured rise."""
     return scan.reference_kld + sum(scan.rise(g.name, choice[g.name], g.reference) for g in layout.groups)
 
 
