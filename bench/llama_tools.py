@@ -1,8 +1,9 @@
-"""Build llama.cpp's own `llama-perplexity` from the llama-cpp-python sdist, to check quantwb against it.
+"""Build llama.cpp's own tools (`llama-perplexity`, `llama-quantize`) from the llama-cpp-python sdist, to check
+quantwb against them.
 
-The binary is built once into a cache folder outside the repository (never committed):
-`$QUANTWB_LLAMA_TOOLS`, else `~/.cache/quantwb-llama-tools/<version>`.
-Run `python bench/llama_tools.py` to build it and print its path.
+Each binary is built once into a cache folder outside the repository (never committed):
+`$QUANTWB_LLAMA_TOOLS`, else `~/.cache/quantwb-llama-tools/<version>`; a second tool reuses the same build tree.
+Run `python bench/llama_tools.py [TARGET]` to build one and print its path.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 TARGET = "llama-perplexity"
+QUANTIZE_TARGET = "llama-quantize"
 
 
 def tools_dir(version: str) -> Path:
@@ -27,31 +29,42 @@ def tools_dir(version: str) -> Path:
 
 def llama_perplexity(version: str | None = None, jobs: int | None = None) -> Path:
     """Path of a built `llama-perplexity` matching the installed llama-cpp-python (built on first call)."""
+    return llama_tool(TARGET, version, jobs)
+
+
+def llama_quantize(version: str | None = None, jobs: int | None = None) -> Path:
+    """Path of a built `llama-quantize` matching the installed llama-cpp-python (built on first call)."""
+    return llama_tool(QUANTIZE_TARGET, version, jobs)
+
+
+def llama_tool(target: str, version: str | None = None, jobs: int | None = None) -> Path:
+    """Path of the llama.cpp tool `target`, built from the installed llama-cpp-python's sdist on first call."""
     version = version or metadata.version("llama-cpp-python")
     root = tools_dir(version)
-    binary = root / "bin" / TARGET
+    binary = root / "bin" / target
     if binary.is_file():
         return binary
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; a second caller waits and reuses it
         if not binary.is_file():
-            _build(version, root, binary, jobs)
+            _build(version, root, binary, target, jobs)
     return binary
 
 
-def _build(version: str, root: Path, binary: Path, jobs: int | None) -> None:
+def _build(version: str, root: Path, binary: Path, target: str, jobs: int | None) -> None:
     source = _unpacked_sdist(version, root)
     build = root / "build"
+    if not (build / "CMakeCache.txt").is_file():
+        subprocess.run(
+            ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_OPENSSL=OFF",
+             "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF", "-DBUILD_SHARED_LIBS=OFF"],
+            check=True,
+        )
     subprocess.run(
-        ["cmake", "-S", str(source), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_OPENSSL=OFF",
-         "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_SERVER=OFF", "-DBUILD_SHARED_LIBS=OFF"],
-        check=True,
+        ["cmake", "--build", str(build), "--target", target, "-j", str(jobs or os.cpu_count() or 2)], check=True
     )
-    subprocess.run(
-        ["cmake", "--build", str(build), "--target", TARGET, "-j", str(jobs or os.cpu_count() or 2)], check=True
-    )
-    built = build / "bin" / TARGET
+    built = build / "bin" / target
     binary.parent.mkdir(exist_ok=True)
     shutil.copy2(built, binary)
 
@@ -76,4 +89,4 @@ def _unpacked_sdist(version: str, root: Path) -> Path:
 
 
 if __name__ == "__main__":
-    print(llama_perplexity())
+    print(llama_tool(sys.argv[1] if len(sys.argv) > 1 else TARGET))

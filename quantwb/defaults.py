@@ -27,3 +27,11 @@ GROUP_SIZE = 128  # weights per scale group; the most common size in released ch
 
 # GGUF: compute an importance matrix only for the types llama.cpp refuses without one.
 IMATRIX = "auto"
+
+# Mixed precision (`quantwb mix`): the types each tensor group may take (llama.cpp writes a fallback where a row
+# is not a whole number of 256-weight blocks), the type every other group keeps while one group is measured,
+# windows of the choosing text per measurement, and the layers that share one type per kind of weight.
+MIX_CANDIDATES = ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_0")
+MIX_REFERENCE_TYPE = "Q8_0"
+MIX_SCAN_CHUNKS = 8
+MIX_LAYERS_PER_GROUP = 1

@@ -61,3 +61,9 @@ class GateError(QuantwbError):
     """A `--fail-on` threshold was breached (exit code used by CI gates)."""
 
     exit_code = 5
+
+
+class NoFitError(QuantwbError):
+    """No variant meets every budget given to `quantwb recommend` (exit code shared with the CI gate)."""
+
+    exit_code = 5

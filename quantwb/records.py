@@ -57,6 +57,8 @@ class VariantInfo(_Strict):
     parameters: dict[str, Any] = Field(default_factory=dict, description="quantization settings")
     foreign_source: bool = Field(default=False, description="made from another model than the baseline "
                                  "(its source sha256 differs); measured only with --allow-foreign-variant")
+    tensor_types: dict[str, int] | None = Field(
+        default=None, description="GGUF: tensors per ggml type as written (Q5_0: 166, ...), what a type name hides")
 
 
 class BaselineInfo(_Strict):

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import click
 
+from quantwb.commands.options import budget_options
+from quantwb.errors import NoFitError
 from quantwb.reports.compare import CompareOptions
 from quantwb.reports.compare import compare as build
 from quantwb.reports.gate import Threshold, parse_threshold, raise_for_breaches
+from quantwb.reports.recommend import DEFAULT_BY, Budgets, recommend
 from quantwb.reports.render import format_for, render, write_report
 from quantwb.reports.terminal import print_report
 from quantwb.reports.variants import METRICS
@@ -40,8 +43,12 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
               help="Exit 5 if [VARIANT:]METRIC OP NUMBER holds for any variant, e.g. 'kld_mean>0.05', "
                    "'Q2_K:ppl_ratio>1.5', 'arc_easy.acc<0.4', '*gptq*:kld_p99>1'. OP: > >= < <=. "
                    "VARIANT: name, quant type or glob. Repeatable; every breach is named.")
+@budget_options
+@click.option("--by", default=DEFAULT_BY, show_default=True, metavar="METRIC",
+              help="With a budget: the metric the recommendation above the table is best by (see `quantwb recommend`).")
 def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseline: str | None,
-            allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...]) -> None:
+            allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...], max_size: int | None,
+            max_ram: int | None, budget_ctx: int | None, kv_type: str, min_gen_tps: float | None, by: str) -> None:
     """Compare the records in RESULTS (files, folders, globs): one row per variant, sorted by size.
 
     Shows format, method, bits per weight, size, peak RAM, PPL and PPL ratio, mean and p99 KLD,
@@ -51,6 +58,13 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
 
     report = build(list(results), CompareOptions(baseline, allow_mixed_baselines, thresholds))
     chosen = format_for(out, fmt)
+    budgets = Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower())
+    if budgets.given:  # the recommendation goes above the table (stderr when the table goes to a file or a machine format)
+        try:
+            line = recommend(report, budgets, by).sentence()
+        except NoFitError as err:
+            line = f"recommended: none ({err})"
+        click.echo(line, err=out is not None or chosen in ("json", "csv"))
     if out is not None:
         write_report(report, chosen or "md", out)
         click.echo(f"wrote {out} ({len(report.rows)} variants)", err=True)

@@ -46,3 +46,40 @@ def device_option(what: str, default: str | None = defaults.DEVICE, **click_opti
     click_options.setdefault("show_default", default is not None)
     return click.option("--device", default=default, metavar=DEVICE_CHOICES, callback=parse, **click_options,
                         help=f"Where {what} runs: auto (an accelerator when torch sees one, else the CPU), cpu, cuda or cuda:N.")
+
+
+class ByteSize(click.ParamType):
+    """A size with an optional unit: 100MiB, 95MB, 1.5GiB, 123456 (bytes)."""
+
+    name = "SIZE"
+    _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().replace(" ", "")
+        number = text.rstrip("KMGTIB")
+        unit = text[len(number):]
+        try:
+            size = float(number) * self._UNITS[unit]
+        except (ValueError, KeyError):
+            self.fail(f"{value!r} is not a size (e.g. 100MiB, 95MB, 1.5GiB, 123456)", param, ctx)
+        if size <= 0:
+            self.fail(f"{value!r}: a size must be positive", param, ctx)
+        return int(size)
+
+
+def budget_options(command: Callable) -> Callable:
+    """--max-size, --max-ram, --ctx, --kv-type and --min-gen-tps: the budgets `recommend` (and `compare`) apply."""
+    for option in reversed((
+        click.option("--max-size", type=ByteSize(), default=None, help="Largest weight files allowed (100MiB, 1.5GB, bytes)."),
+        click.option("--max-ram", type=ByteSize(), default=None, help="Largest peak RAM allowed (measured; see --ctx)."),
+        click.option("--ctx", "budget_ctx", type=click.IntRange(min=1), default=None,
+                     help="Count the KV cache at this many tokens of context in --max-ram (the measured peak with the "
+                          "KV cache moved from the evaluation's context to this one)."),
+        click.option("--kv-type", default="f16", show_default=True, help="The runtime's KV cache type (f16, q8_0, q4_0, f32)."),
+        click.option("--min-gen-tps", type=float, default=None, help="Slowest generation allowed, tokens/s."),
+    )):
+        command = option(command)
+    return command

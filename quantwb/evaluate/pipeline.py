@@ -129,7 +129,8 @@ def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -
     return write_task_records([variant_info(fact, base.sha256) for fact in facts], baseline, tasks, Path(config.out_dir))
 
 
-def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
+def prepare_text(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> TextSetup:
+    """The text's windows and the base cache (computed if missing), after checking each variant's tokenizer."""
     text = load_text(config.text)
     folder = base_cache.cache_dir(base_cache_key(base, text, config))
     cached = base_cache.is_complete(folder)
@@ -147,6 +148,11 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
     setup = TextSetup(base, base_n_params, text, n_tokens, plan, folder)
     if not cached:
         _compute_base_cache(setup, tokens, config)
+    return setup
+
+
+def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
+    setup = prepare_text(facts, base, base_n_params, config)
     paths = []
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
@@ -164,6 +170,13 @@ def base_cache_key(base: ModelSource, text: Text, config: EvalConfig) -> base_ca
     """The key of the base cache that `config` reads for `base` on `text`."""
     return base_cache.CacheKey(base.sha256, text.sha256, config.ctx, config.chunks, config.cache_dtype,
                                unquantized_dtype(config.runner_options().device), config.kld_topk)
+
+
+def position_stats(path: Path, setup: TextSetup, config: EvalConfig, label: str) -> kld.PositionStats:
+    """A GGUF's per-position series against the cached base, in this process and without timing generation:
+    the mix scan measures many files, and a fresh process for each would cost more than the measurement."""
+    job = VariantPassJob(label, "gguf", path, setup.cache_dir, config.runner_options(), gen_tokens=0)
+    return run_variant_pass(job).stats
 
 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
@@ -213,6 +226,7 @@ def variant_info(fact: Variant, base_sha256: str | None = None) -> VariantInfo:
         name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
         sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
         bits_per_weight=fact.bits_per_weight, parameters=fact.parameters, foreign_source=foreign,
+        tensor_types=fact.tensor_types,
     )
 
 

@@ -124,6 +124,23 @@ def _read_header(path: Path) -> _Header:
     return _Header(tensors, file_type, architecture)
 
 
+def read_tensor_types(path: Path) -> dict[str, str]:
+    """Each tensor's ggml type name as written in the GGUF file at `path` (what a type name like Q4_K_M hides)."""
+    import gguf
+
+    lib = _ggml_base()
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such GGUF file")
+    ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
+    if not ctx:
+        raise InputError(f"{path}: not a readable GGUF file")
+    try:
+        return {lib.gguf_get_tensor_name(ctx, i).decode(): gguf.GGMLQuantizationType(lib.gguf_get_tensor_type(ctx, i)).name
+                for i in range(lib.gguf_get_n_tensors(ctx))}
+    finally:
+        lib.gguf_free(ctx)
+
+
 _GGUF_UINT32, _GGUF_STRING = 4, 8  # enum gguf_type in ggml's gguf.h
 
 
@@ -142,6 +159,7 @@ def _ggml_base() -> ctypes.CDLL:
         "gguf_get_n_tensors": (ctypes.c_int64, [ctypes.c_void_p]),
         "gguf_get_tensor_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_get_tensor_size": (ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_get_tensor_name": (ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_find_key": (ctypes.c_int64, [ctypes.c_void_p, ctypes.c_char_p]),
         "gguf_get_kv_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_get_val_u32": (ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64]),
@@ -153,3 +171,20 @@ def _ggml_base() -> ctypes.CDLL:
         function = getattr(lib, name)
         function.restype, function.argtypes = restype, argtypes
     return lib
+
+
+def read_u32_keys(path: Path, keys: list[str]) -> dict[str, int]:
+    """The uint32 values of `keys` in a GGUF header (absent or non-uint32 keys are left out)."""
+    lib = _ggml_base()
+    ctx = lib.gguf_init_from_file(str(path).encode(), _InitParams(True, None))
+    if not ctx:
+        raise InputError(f"{path}: not a readable GGUF file")
+    try:
+        found = {}
+        for key in keys:
+            index = lib.gguf_find_key(ctx, key.encode())
+            if index >= 0 and lib.gguf_get_kv_type(ctx, index) == _GGUF_UINT32:
+                found[key] = int(lib.gguf_get_val_u32(ctx, index))
+        return found
+    finally:
+        lib.gguf_free(ctx)

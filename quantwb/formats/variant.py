@@ -24,7 +24,7 @@ QUANT_METHODS = {"awq": "awq", "gptq": "gptq", "compressed-tensors": "compressed
 FLOAT_TYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 # manifest keys that describe how an HF variant was made
 _HF_PARAMETERS = ("bits", "group_size", "symmetric", "checkpoint_format", "backend", "options", "calibration")
-_GGUF_PARAMETERS = ("imatrix", "options", "calibration")
+_GGUF_PARAMETERS = ("imatrix", "options", "calibration", "mix")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Variant:
     source_sha256: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)  # quantwb's manifest; {} for a variant made elsewhere
+    tensor_types: dict[str, int] | None = None  # GGUF: tensors per ggml type, read from the file's tensor table
 
     @property
     def bits_per_weight(self) -> float | None:
@@ -96,9 +97,12 @@ def _gguf(path: Path) -> Variant:
     manifest = read_manifest(path)
     return Variant(
         path=path.resolve(), format="gguf", name=manifest.get("name") or path.stem, method="gguf",
-        quant_type=facts.file_type, size_bytes=facts.size_bytes, weight_bytes=facts.tensor_bytes,
+        # a mix's file type names only the reference type it was written with: its label says what it is
+        quant_type=(manifest.get("mix") or {}).get("label") or facts.file_type,
+        size_bytes=facts.size_bytes, weight_bytes=facts.tensor_bytes,
         n_params=facts.n_params, source_sha256=(manifest.get("source") or {}).get("sha256"),
         parameters={key: manifest[key] for key in _GGUF_PARAMETERS if manifest.get(key)}, manifest=manifest,
+        tensor_types={name: facts.n_tensors for name, facts in facts.by_type.items()},
     )
 
 

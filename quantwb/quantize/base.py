@@ -16,7 +16,7 @@ from quantwb.models import ModelSource
 class QuantSpec:
     """What to make. `options` holds method-specific settings (act_order, damp, imatrix, checkpoint format)."""
 
-    method: Literal["awq", "gptq", "rtn", "gguf"]
+    method: Literal["awq", "gptq", "rtn", "gguf", "gguf-mix"]
     bits: int | None = None
     group_size: int | None = None
     symmetric: bool | None = None

@@ -101,7 +101,7 @@ def quantize_gguf(
                 assert intermediate is not None
                 quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None)
         timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
-        artifacts.append(_finish(source, gguf_type, final, used, intermediate, timings))
+        artifacts.append(write_gguf_manifest(final, source, gguf_type, used, intermediate, timings))
     return artifacts
 
 
@@ -147,13 +147,14 @@ def _prepare_imatrix(
     return _Imatrix(data, path.resolve(), sha256_file(path))
 
 
-def _finish(
+def write_gguf_manifest(
+    final: Path,
     source: ModelSource,
     gguf_type: GGUFType,
-    final: Path,
     used: _Imatrix | None,
     intermediate: Path | None,
     timings: dict[str, float],
+    extra: dict | None = None,
 ) -> Variant:
     """Read the facts back from the written file, then write its manifest and Modelfile beside it."""
     facts = read_gguf_facts(final)
@@ -176,6 +177,7 @@ def _finish(
         "versions": library_versions(),
         "wall_s": timings,
         "peak_rss_bytes": peak_rss_bytes(),  # this process so far, conversion and imatrix included
+        **(extra or {}),
     }
     _write_modelfile(final)
     write_manifest(final, manifest)  # last: a manifest marks the file complete

@@ -7,7 +7,7 @@ import ctypes
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,28 +55,49 @@ def _imatrix_array(entries: Mapping[str, np.ndarray]):
     return array, buffers
 
 
-def _params(ftype: int, nthread: int, dry_run: bool, imatrix: Mapping[str, np.ndarray] | None):
+def _overrides_array(overrides: Sequence[tuple[str, int]]):
+    """The NULL-pattern-terminated `llama_model_tensor_override[]` (regex pattern, ggml type) llama.cpp reads."""
+    import llama_cpp
+
+    patterns = [pattern.encode() for pattern, _ in overrides]
+    array = (llama_cpp.llama_model_tensor_override * (len(overrides) + 1))()
+    for slot, pattern, (_, ggml_type) in zip(array, patterns, overrides, strict=False):
+        slot.pattern = pattern
+        slot.type = ggml_type
+    array[len(overrides)].pattern = None  # terminator: llama.cpp stops at the first NULL pattern
+    return array, patterns
+
+
+def _params(ftype: int, nthread: int, dry_run: bool, imatrix: Mapping[str, np.ndarray] | None,
+            overrides: Sequence[tuple[str, int]] = ()):
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = nthread
     params.dry_run = dry_run
-    keepalive = None
+    keepalive: list = []
     if imatrix:
         array, buffers = _imatrix_array(imatrix)
         params.imatrix = ctypes.cast(array, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
-        keepalive = (array, buffers)
+        keepalive.append((array, buffers))
+    if overrides:
+        array, patterns = _overrides_array(overrides)
+        params.tt_overrides = ctypes.cast(array, ctypes.POINTER(llama_cpp.llama_model_tensor_override))
+        keepalive.append((array, patterns))
     return params, keepalive
 
 
 def quantize_file(
-    src: Path, dst: Path, ftype: int, imatrix: Mapping[str, np.ndarray] | None = None, nthread: int = 0
+    src: Path, dst: Path, ftype: int, imatrix: Mapping[str, np.ndarray] | None = None, nthread: int = 0,
+    overrides: Sequence[tuple[str, int]] = (),
 ) -> str:
-    """Quantize the GGUF `src` into `dst` with llama.cpp; return llama.cpp's log; raise QuantizationError on failure."""
+    """Quantize the GGUF `src` into `dst` with llama.cpp; return llama.cpp's log; raise QuantizationError on failure.
+
+    `overrides`: (regex on tensor names, ggml type) pairs, first match wins (`llama-quantize --tensor-type`)."""
     import llama_cpp
 
-    params, _keepalive = _params(ftype, nthread or (os.cpu_count() or 1), False, imatrix)
+    params, _keepalive = _params(ftype, nthread or (os.cpu_count() or 1), False, imatrix, overrides)
     with capture_llama_log() as captured:
         status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if status != 0:
@@ -94,6 +115,52 @@ def needs_imatrix(src: Path, ftype: int) -> bool:
     if status != 0:
         raise QuantizationError(f"llama.cpp cannot plan this quantization of {src.name}: {_last_error(captured.text)}")
     return _NEEDS_IMATRIX_MARK in captured.text
+
+
+@dataclass(frozen=True)
+class PlannedTensor:
+    """One tensor as llama.cpp's dry run plans it: the ggml type it will be written in (fallbacks applied)."""
+
+    name: str
+    shape: tuple[int, ...]  # ggml order: row length first
+    source_type: str  # the type in the input file (F16, F32)
+    type_name: str  # ggml type name, upper case (Q4_K, Q5_0, F32)
+    quantized: bool  # False: copied as it is (norms, or already in the planned type)
+
+
+_PLAN_LINE = re.compile(r"^\[\s*\d+/\s*\d+\]\s+(\S+)\s+- \[([\d,\s]+)\], type =\s*(\S+), size =[^(]*(?:\((\S+)\))?\s*$")
+
+
+@dataclass(frozen=True)
+class QuantPlan:
+    tensors: list[PlannedTensor]
+    needs_imatrix: bool  # llama.cpp would refuse to write some planned type without an importance matrix
+
+
+def plan_quantization(src: Path, ftype: int, overrides: Sequence[tuple[str, int]] = ()) -> QuantPlan:
+    """llama.cpp's dry run (no data written): every tensor's planned type for `ftype` with `overrides`."""
+    import llama_cpp
+
+    params, _keepalive = _params(ftype, 1, True, None, overrides)
+    with capture_llama_log() as captured:
+        status = llama_cpp.llama_model_quantize(str(src).encode(), os.devnull.encode(), ctypes.byref(params))
+    if status != 0:
+        raise QuantizationError(f"llama.cpp cannot plan this quantization of {src.name}: {_last_error(captured.text)}")
+    return QuantPlan(parse_plan(captured.text), _NEEDS_IMATRIX_MARK in captured.text)
+
+
+def parse_plan(log_text: str) -> list[PlannedTensor]:
+    """The per-tensor lines of a dry run's log: `[i/n] name - [ne0, ne1, ...], type = f16, size = a -> b (q8_0)`."""
+    planned = []
+    for line in log_text.splitlines():
+        found = _PLAN_LINE.match(line.strip())
+        if found:
+            name, shape, current, new = found.groups()
+            dims = tuple(int(d) for d in shape.split(","))
+            planned.append(PlannedTensor(name, dims, current.upper(), (new or current).upper(), new is not None))
+    if not planned:
+        raise QuantizationError("llama.cpp's dry run logged no tensor lines")
+    return planned
 
 
 def _last_error(text: str) -> str:

@@ -35,6 +35,13 @@ def _method_cell(row: VariantRow) -> str:
     return f"{row.variant.method} {kind}" if kind and kind != row.variant.method else row.variant.method
 
 
+def type_mix(tensor_types: dict[str, int] | None) -> str:
+    """'166×Q5_0 · 15×Q8_0 · 14×Q6_K': the quantized tensors of a GGUF by written type, most first (floats left out)."""
+    counts = sorted(((n, name) for name, n in (tensor_types or {}).items() if name not in ("F32", "F16", "BF16")),
+                    key=lambda item: (-item[0], item[1]))
+    return " · ".join(f"{n}×{name}" for n, name in counts) or MISSING
+
+
 def _task_cell(key: str) -> Callable[[VariantRow], str]:
     def cell(row: VariantRow) -> str:
         metric = row.task_metric(key)
@@ -80,6 +87,10 @@ def columns(report: Report) -> list[Column]:
         Column("prompt tok/s", _speed_cell("prompt_tokens_per_s", 4, devices)),
         Column("gen tok/s", _speed_cell("gen_tokens_per_s", 3, devices)),
     ]
+    # what each GGUF holds, since a type name hides it (llama.cpp's "Q4_K_M" may be mostly Q5_0)
+    types = ([Column("tensor types", lambda row: type_mix(row.variant.tensor_types), numeric=False)]
+             if any(row.variant.tensor_types for row in report.rows) else [])
+    fixed[3:3] = types
     chosen = [*fixed, *tasks, *speed]
     return [col for col in chosen if not col.numeric or any(col.cell(row) != MISSING for row in report.rows)]
 

@@ -44,8 +44,10 @@ class CalibrationPlan(_Strict):
 class VariantPlan(_Strict):
     """One variant to make: the baseline itself (`fp`), a GGUF type, or an AWQ/GPTQ/RTN checkpoint."""
 
-    method: Literal["fp", "gguf", "awq", "gptq", "rtn"]
+    method: Literal["fp", "gguf", "awq", "gptq", "rtn", "gguf-mix"]
     type: str | None = Field(default=None, description="GGUF file type, e.g. Q4_K_M")
+    match: str | None = Field(default=None, description="gguf-mix: the size of this stock GGUF type, e.g. Q4_K_M")
+    target_bpw: float | None = Field(default=None, gt=0, description="gguf-mix: bits per weight to fit")
     bits: int | None = None
     group_size: int | None = None
     symmetric: bool | None = None
@@ -64,6 +66,10 @@ class VariantPlan(_Strict):
             raise ValueError(f"a {self.method} variant needs `bits`")
         if self.method == "fp" and (self.bits or self.group_size or self.options):
             raise ValueError("the fp variant is the baseline itself and takes no settings")
+        if (self.method == "gguf-mix") != (self.match is not None or self.target_bpw is not None):
+            raise ValueError("`match` or `target_bpw` is the target of a gguf-mix variant (and only of one)")
+        if self.match is not None and self.target_bpw is not None:
+            raise ValueError("a gguf-mix variant takes one target: `match` or `target_bpw`")
         return self
 
     @property
@@ -75,6 +81,8 @@ class VariantPlan(_Strict):
             return "base"
         if self.method == "gguf":
             return f"{self.type}-imatrix" if self.imatrix else str(self.type)
+        if self.method == "gguf-mix":
+            return f"mix-{self.match}" if self.match else f"mix-{self.target_bpw:g}bpw"
         group = "ch" if self.group_size in (None, -1) else self.group_size
         return f"{self.method}-w{self.bits}g{group}"
 
@@ -83,8 +91,11 @@ class VariantPlan(_Strict):
         if self.method == "fp":
             return None
         # Every GGUF type gets the calibration too: under `imatrix: auto` llama.cpp may require a matrix (IQ2_XS...).
-        uses_calibration = self.method in ("awq", "gptq", "gguf")
+        # A gguf-mix chooses its types by KLD measured on the calibration text (not the text that judges it).
+        uses_calibration = self.method in ("awq", "gptq", "gguf", "gguf-mix")
         options = dict(self.options)
+        if self.method == "gguf-mix":
+            options.update({"match": self.match, "target_bpw": self.target_bpw})
         if self.imatrix:
             options.setdefault("imatrix", "compute")  # without it the GGUF stage computes one only where llama.cpp requires it
         return QuantSpec(

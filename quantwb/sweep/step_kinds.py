@@ -20,6 +20,7 @@ from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_varia
 from quantwb.evaluate.tasks import TaskConfig
 from quantwb.models import resolve
 from quantwb.quantize.registry import get_quantizer
+from quantwb.sweep.mix import MIX_METHOD, mix_variant
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
 from quantwb.sweep.steps import StepKind, remove_stale_partials, step_key
 from quantwb.texts import load_text
@@ -119,7 +120,10 @@ class QuantizeStep:
     def run(self) -> list[Path]:
         out_dir = self.state.folder("artifacts") / self.state.chain.variant.id  # ids are unique, slugs may not be
         remove_stale_partials(out_dir)  # a run killed mid-write (SIGKILL, power loss) cannot clean up after itself
-        variant = get_quantizer(self.spec.method).run(self.state.source, self.spec, out_dir)
+        if self.spec.method == MIX_METHOD:  # a mix measures while it quantizes: it lives above evaluate and quantize
+            variant = mix_variant(self.state.chain.model, self.spec, out_dir)
+        else:
+            variant = get_quantizer(self.spec.method).run(self.state.source, self.spec, out_dir)
         self.state.artifact_path = Path(variant.path)
         return [self.state.artifact_path]
 

@@ -1,0 +1,234 @@
+"""`quantwb mix`: a GGUF whose tensor groups take the types that lose the least measured KLD within a byte budget.
+
+Convert once, plan every candidate with llama.cpp's dry run (the types it really writes, exact bytes), scan
+each group's measured sensitivity (sweep/mix_scan.py, cached), allocate under the budget
+(quantize/mix_allocate.py), quantize once with per-tensor overrides, read the types back, write the recipe
+(llama-quantize's `--tensor-type-file` syntax), measure predicted against measured KLD on the choosing text,
+then judge the file on other text with the ordinary evaluator (a record).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from quantwb import defaults
+from quantwb.errors import InputError, QuantizationError
+from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants, position_stats, prepare_text
+from quantwb.fileio import atomic_path, sha256_file
+from quantwb.formats.ggml_sizes import padded, tensor_nbytes
+from quantwb.formats.gguf_facts import read_tensor_types
+from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
+from quantwb.formats.variant import Variant, read_variant
+from quantwb.models import resolve
+from quantwb.quantize.base import QuantSpec, Stopwatch
+from quantwb.quantize.gguf import write_gguf_manifest
+from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
+from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
+from quantwb.quantize.mix_allocate import Item, allocate
+from quantwb.quantize.mix_layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
+from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_command
+from quantwb.sweep.mix_scan import Scan, run_scan, scan_dir
+from quantwb.texts import load_text
+
+log = logging.getLogger(__name__)
+
+MIX_METHOD = "gguf-mix"  # the method name in sweep plans
+# plan options of a gguf-mix variant -> MixConfig fields
+_PLAN_OPTIONS = {"candidates": lambda v: tuple(v.split(",") if isinstance(v, str) else v), "chunks": int,
+                 "layers_per_group": int, "ctx": int}
+
+
+@dataclass(frozen=True)
+class MixTarget:
+    """Exactly one of: a file size in bytes, bits per weight (tensor bytes × 8 / parameters), or a stock type's size."""
+
+    size_bytes: int | None = None
+    bpw: float | None = None
+    match: str | None = None
+
+    def __post_init__(self) -> None:
+        if sum(value is not None for value in (self.size_bytes, self.bpw, self.match)) != 1:
+            raise InputError("give exactly one target: --target-size, --target-bpw or --match")
+
+    @property
+    def label(self) -> str:
+        if self.match:
+            return f"as-{self.match.upper()}"
+        return f"{self.bpw:g}bpw" if self.bpw is not None else f"{self.size_bytes}B"
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    model: str
+    target: MixTarget
+    candidates: tuple[str, ...] = defaults.MIX_CANDIDATES
+    text: str = defaults.EVAL_TEXT  # the text that chooses (sensitivity scan)
+    judge_text: str | None = None  # the text that judges; None: c4, or wiki when c4 chose
+    ctx: int = defaults.EVAL_CTX
+    chunks: int | None = defaults.MIX_SCAN_CHUNKS
+    judge_chunks: int | None = None  # None: every window of the judging text
+    layers_per_group: int = defaults.MIX_LAYERS_PER_GROUP
+    out_dir: Path = Path(defaults.OUT_DIR)
+    results_dir: Path | None = Path(defaults.RESULTS_DIR)  # None: no judging run
+    threads: int | None = None
+
+    @property
+    def judging_text(self) -> str:
+        return self.judge_text or ("wiki" if self.text == "c4" else "c4")
+
+
+@dataclass(frozen=True)
+class MixResult:
+    variant: Variant
+    recipe: Path
+    budget_bytes: int
+    predicted_kld: float  # on the choosing text, nats: reference + Σ measured rises
+    measured_kld: float  # the written file on the same windows of the choosing text
+    scan: Scan
+    records: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def make_mix(config: MixConfig) -> MixResult:
+    """Scan (or reuse the scan), allocate, write the GGUF + recipe + manifest, and judge it on other text."""
+    clock = Stopwatch()
+    candidates = check_candidates(list(config.candidates))
+    if config.judging_text == config.text:
+        raise InputError(f"the judging text must differ from the choosing text ({config.text})")
+    if config.results_dir is not None:
+        load_text(config.judging_text)  # a missing judging text fails before the scan, not after it
+    source = resolve(config.model)
+    intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE)
+    layout = mix_layout(intermediate, candidates, defaults.MIX_REFERENCE_TYPE, config.layers_per_group)
+    by_tensors = config.target.bpw is not None
+    budget = _budget(layout, config.target)
+    low, high = _reachable(layout, by_tensors)
+    if not low <= budget <= high:
+        unit = "tensor bytes" if by_tensors else "bytes"
+        raise InputError(f"target {budget:,} {unit} is outside the reachable range {low:,} … {high:,} {unit} "
+                         f"for candidates {', '.join(candidates)}")
+    eval_config = EvalConfig(base=config.model, text=config.text, ctx=config.ctx, chunks=config.chunks,
+                             threads=config.threads)
+    setup = prepare_text([], source, None, eval_config)
+    plan_s = clock.seconds
+    scan = run_scan(layout, scan_dir(converted_sha256(intermediate), setup, layout.reference_type), setup, eval_config)
+    search = Stopwatch()
+    choice = choose(layout, scan, budget, by_tensors)
+    search_s = search.seconds
+    predicted = _predicted(layout, scan, choice)
+    final = Path(config.out_dir) / f"{safe_model_name(source)}-mix-{config.target.label}.gguf"
+    pairs = overrides(layout, choice)
+    write = Stopwatch()
+    with atomic_path(final) as tmp_gguf, atomic_path(recipe_path(final)) as tmp_recipe:
+        quantize_file(intermediate, tmp_gguf, parse_gguf_type(layout.reference_type).ftype,
+                      overrides=override_ids(pairs), nthread=eval_config.runner_options().threads)
+        _check_types(tmp_gguf, layout, choice)
+        tmp_recipe.write_text(recipe_text(pairs))
+        quantize_s = write.seconds
+        # additivity check: the file itself on the windows the scan measured
+        measured = position_stats(tmp_gguf, setup, eval_config, "mix: the chosen file on the choosing text").kld.mean()
+    facts = {"budget_bytes": budget, "predicted_kld": predicted, "measured_kld": float(measured)}
+    timings = {"plan_s": plan_s, "scan_s": scan.wall_s, "search_s": search_s, "quantize_s": quantize_s}
+    _write_manifest(final, source, intermediate, layout, config, candidates, choice, setup, scan, facts, timings)
+    records = _judge(final, config) if config.results_dir is not None else []
+    return MixResult(read_variant(final), recipe_path(final), budget, predicted, float(measured), scan, records,
+                     {**timings, "total_s": clock.seconds})
+
+
+def mix_variant(model: str, spec: QuantSpec, out_dir: Path) -> Variant:
+    """A sweep's gguf-mix variant: chosen on the plan's calibration text; the sweep's text step judges it."""
+    unknown = sorted(set(dict(spec.options)) - {"match", "target_bpw", *_PLAN_OPTIONS})
+    if unknown:
+        raise InputError(f"gguf-mix options: unknown {', '.join(unknown)} (known: {', '.join(_PLAN_OPTIONS)})")
+    settings = {name: kind(spec.option(name)) for name, kind in _PLAN_OPTIONS.items() if spec.option(name) is not None}
+    text = spec.calibration.text if spec.calibration else defaults.CALIBRATION_TEXT
+    config = MixConfig(model=model, target=MixTarget(bpw=spec.option("target_bpw"), match=spec.option("match")),
+                       text=text, out_dir=out_dir, results_dir=None, **settings)
+    return make_mix(config).variant
+
+
+def choose(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool) -> dict[str, GroupOption]:
+    """The allocation: the option per group with the least predicted KLD whose total fits `budget`."""
+    fixed = layout.fixed_tensor_bytes if by_tensors else layout.header_bytes + layout.fixed_file_bytes
+    items = [[Item(o.tensor_bytes if by_tensors else o.file_bytes, scan.rise(g.name, o, g.reference)) for o in g.options]
+             for g in layout.groups]
+    picked = allocate(items, budget - fixed)
+    if picked is None:
+        raise InputError(f"no choice of candidates fits {budget:,} bytes")
+    return {g.name: g.options[index] for g, index in zip(layout.groups, picked, strict=True)}
+
+
+def predicted_kld(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool = False) -> float:
+    """Predicted mean KLD (nats) of the best mix within `budget` (for a size-against-KLD curve)."""
+    return _predicted(layout, scan, choose(layout, scan, budget, by_tensors))
+
+
+def _predicted(layout: MixLayout, scan: Scan, choice: dict[str, GroupOption]) -> float:
+    """The additive prediction: the all-reference file's mean KLD plus each group's measured rise."""
+    return scan.reference_kld + sum(scan.rise(g.name, choice[g.name], g.reference) for g in layout.groups)
+
+
+def _budget(layout: MixLayout, target: MixTarget) -> int:
+    """The target in bytes: file bytes for a size or a stock type, tensor bytes for bits per weight."""
+    if target.bpw is not None:
+        return int(target.bpw * layout.n_params / 8)
+    if target.size_bytes is not None:
+        return target.size_bytes
+    assert target.match is not None
+    stock = plan_quantization(layout.source, parse_gguf_type(target.match).ftype).tensors
+    return layout.header_bytes + sum(padded(tensor_nbytes(t.shape, t.type_name)) for t in stock)
+
+
+def _reachable(layout: MixLayout, by_tensors: bool) -> tuple[int, int]:
+    ends = []
+    for pick in (min, max):
+        choice = {g.name: pick(g.options, key=lambda o: o.file_bytes) for g in layout.groups}
+        file_bytes, tensor_bytes = layout.size(choice)
+        ends.append(tensor_bytes if by_tensors else file_bytes)
+    return ends[0], ends[1]
+
+
+def _check_types(path: Path, layout: MixLayout, choice: dict[str, GroupOption]) -> None:
+    """The types read back from the written file must be the recipe's, tensor by tensor."""
+    written = read_tensor_types(path)
+    for group in layout.groups:
+        for name, wanted in zip(group.tensors, choice[group.name].types, strict=True):
+            if written.get(name) != wanted:
+                raise QuantizationError(f"llama.cpp wrote {name} as {written.get(name)}, the recipe says {wanted}")
+
+
+def _write_manifest(final: Path, source, intermediate: Path, layout: MixLayout, config: MixConfig,
+                    candidates: list[str], choice: dict[str, GroupOption], setup, scan: Scan, facts: dict,
+                    timings: dict) -> None:
+    recipe = recipe_path(final)
+    mix = {  # compact: records copy it into the variant's parameters
+        "label": f"mix-{config.target.label}",
+        "target": {"size_bytes": config.target.size_bytes, "bpw": config.target.bpw, "match": config.target.match},
+        **facts,
+        "reference_type": layout.reference_type,
+        "candidates": candidates,
+        "layers_per_group": config.layers_per_group,
+        "chosen_on": {"text": setup.text.name, "sha256": setup.text.sha256, "ctx": setup.plan.ctx,
+                      "n_chunks": setup.plan.n_chunks},
+        "judged_on": config.judging_text,
+        "recipe_sha256": sha256_file(recipe),
+        "proxy": None,  # no proxy prunes the candidates: every option is measured
+    }
+    details = {
+        "mix": mix,
+        "recipe": {"file": recipe.name, "sha256": mix["recipe_sha256"], "lines": recipe.read_text().split(),
+                   "reproduce": reproduce_command(recipe, intermediate.name, final.name, layout.reference_type)},
+        "mix_groups": {g.name: choice[g.name].label for g in layout.groups},
+        "mix_scan": {"measured": scan.n_measured, "reused": scan.n_reused, "positions": scan.n_positions,
+                     "reference_kld": scan.reference_kld, "reference_kld_stderr": scan.reference_kld_stderr,
+                     "rises": {f"{g}→{label}": [m.rise, m.rise_stderr] for (g, label), m in scan.measurements.items()}},
+    }
+    write_gguf_manifest(final, source, parse_gguf_type(layout.reference_type), None, intermediate, timings, details)
+
+
+def _judge(final: Path, config: MixConfig) -> list[Path]:
+    judge = EvalConfig(base=config.model, text=config.judging_text, ctx=config.ctx, chunks=config.judge_chunks,
+                       out_dir=Path(config.results_dir or defaults.RESULTS_DIR), threads=config.threads)
+    return evaluate_variants([final], judge)

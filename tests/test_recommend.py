@@ -1,0 +1,87 @@
+"""`quantwb recommend` on hand-made records: the choice, its runner-up verdict, JSON, the RAM budget at a context,
+and the one-line errors (no fit: exit 5; mixed baselines)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quantwb import records as r
+from quantwb.reports.compare import compare
+from quantwb.reports.recommend import Budgets, ram_needed, recommend
+from tests.cli_helpers import invoke, one_error_line
+from tests.report_records import VARIANTS, text_record, write_all
+
+
+def test_best_by_kld_within_size_and_a_clear_runner_up(tmp_path: Path) -> None:
+    choice = recommend(compare([write_all(tmp_path)]), Budgets(max_size_bytes=110_000_000))
+    assert choice.best.name == "m-Q5_K_M" and choice.runner_up is not None and choice.runner_up.name == "m-Q4_K_M"
+    assert choice.difference == pytest.approx(0.011 - 0.040)
+    assert choice.significant is True  # 0.029 apart, uncertainties 0.00022 and 0.0008
+    assert choice.excluded == {"m": "--max-size 104.9MiB", "m-Q8_0": "--max-size 104.9MiB", "m-Q6_K": "--max-size 104.9MiB"}
+
+
+def test_task_metric_difference_within_its_uncertainty(tmp_path: Path) -> None:
+    choice = recommend(compare([write_all(tmp_path)]), Budgets(max_size_bytes=110_000_000), by="arc_easy.acc_norm")
+    assert choice.best.name == "m-Q5_K_M" and choice.runner_up is not None and choice.runner_up.name == "m-Q4_K_M"
+    assert choice.significant is False  # 0.44 against 0.43 with stderr 0.07 each
+    assert "within its uncertainty" in choice.sentence()
+
+
+def test_ram_budget_and_speed(tmp_path: Path) -> None:
+    report = compare([write_all(tmp_path)])
+    assert recommend(report, Budgets(max_ram_bytes=411_000_000)).best.name == "m-Q2_K"  # peak = size + 350 MB
+    assert recommend(report, Budgets(max_ram_bytes=451_000_000)).best.name == "m-Q5_K_M"
+
+
+def test_ram_at_a_context_adds_the_kv_cache_from_the_config(tmp_path: Path, tiny_model: Path) -> None:
+    record = text_record(VARIANTS[3])
+    record = record.model_copy(update={"variant": record.variant.model_copy(update={"path": str(tiny_model)})})
+    r.write_record(record, tmp_path)
+    row = compare([tmp_path]).rows[0]
+    peak = 100_000_000 + 350_000_000
+    per_token = 2 * 2 * (64 + 64) * 2  # tiny model: 2 layers × 2 KV heads × (key + value 64) × f16 bytes
+    assert ram_needed(row, Budgets(max_ram_bytes=1, ctx=8192)) == peak - 512 * per_token + 8192 * per_token
+    q8_per_token = 2 * 2 * 128 * 34 / 32  # q8_0: 34 bytes per 32 elements
+    assert ram_needed(row, Budgets(max_ram_bytes=1, ctx=8192, kv_type="q8_0")) == (
+        peak - int(512 * q8_per_token) + int(8192 * q8_per_token))
+
+
+def test_cli_json_for_ci(tmp_path: Path) -> None:
+    result = invoke("recommend", str(write_all(tmp_path)), "--max-size", "110MB", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["best"]["name"] == "m-Q5_K_M" and data["runner_up"]["name"] == "m-Q4_K_M"
+    assert data["significant"] is True and data["by"] == "kld_mean" and data["n_fit"] == 4
+
+
+def test_no_fit_names_the_budget_and_exits_5(tmp_path: Path) -> None:
+    results = str(write_all(tmp_path))
+    result = invoke("recommend", results, "--max-size", "1MB")
+    assert result.exit_code == 5
+    assert "--max-size" in one_error_line(result)
+    result = invoke("recommend", results, "--max-size", "110MB", "--min-gen-tps", "100")  # every variant makes 50/s
+    assert result.exit_code == 5
+    line = one_error_line(result)
+    assert "--min-gen-tps 100" in line and "--max-size" not in line
+
+
+def test_mixed_baselines_and_unknown_metric_are_one_line(tmp_path: Path) -> None:
+    write_all(tmp_path)
+    other = r.BaselineInfo(name="other", sha256="d" * 64)
+    r.write_record(text_record(("o-Q4_K_M", "gguf", "gguf", "Q4_K_M", 1, 4.9, 21.0, 0.04, 0.4, 0.3), other), tmp_path / "o")
+    result = invoke("recommend", str(tmp_path), "--max-size", "110MB")
+    assert result.exit_code == 4
+    assert "baselines" in one_error_line(result)
+    result = invoke("recommend", str(tmp_path), "--baseline", "m", "--by", "nonsense")
+    assert result.exit_code == 2
+    assert "kld_mean" in one_error_line(result)
+
+
+def test_compare_shows_the_recommendation_above_the_table(tmp_path: Path) -> None:
+    result = invoke("compare", str(write_all(tmp_path)), "--max-size", "110MB", "--format", "md")
+    assert result.exit_code == 0, result.output
+    first, _, table = result.stdout.partition("\n")
+    assert first.startswith("recommended: m-Q5_K_M") and "m-Q2_K" in table
