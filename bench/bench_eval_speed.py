@@ -123,14 +123,14 @@ def main() -> None:
     scored_text = work / "scored.txt"
     scored_text.write_text(AutoTokenizer.from_pretrained(source.path).decode(tokens.tolist()))
     ours_hf_s = quantwb_eval_seconds(source.path, config)
-    from quantwb.evaluate.pipeline import CPU_BATCH_WINDOWS
+    from quantwb.evaluate.runners import HF_BATCH_WINDOWS
     from quantwb.evaluate.windows import window_inputs
 
     plan = CacheReader(cache_dir(key)).plan
     windows_file = work / "windows.npy"
     np.save(windows_file, window_inputs(tokens, plan, range(plan.n_chunks)))
     bare_s = process_seconds([sys.executable, "-c", BARE_FORWARD, str(source.path), str(windows_file), str(args.threads),
-                              str(plan.ctx - plan.first), str(CPU_BATCH_WINDOWS)])
+                              str(plan.ctx - plan.first), str(HF_BATCH_WINDOWS["cpu"])])
     lm_eval_s = lm_eval_rolling_seconds(source.path, scored_text, args.threads, None)
     lm_eval_ctx_s = lm_eval_rolling_seconds(source.path, scored_text, args.threads, args.ctx)
 

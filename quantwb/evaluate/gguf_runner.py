@@ -59,7 +59,7 @@ class GGUFRunner:
         import llama_cpp
 
         self._lib = llama_cpp
-        self.batch_windows = max(1, BATCH_TOKENS // options.ctx)
+        self.batch_windows = options.batch_windows or max(1, BATCH_TOKENS // options.ctx)
         tokens = options.ctx * self.batch_windows
         with contextlib.ExitStack() as scope:  # llama.cpp's log silenced while this runner lives, restored by close()
             scope.enter_context(llama_log_to(discard))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from quantwb.devices import is_accelerator
 from quantwb.evaluate.hf_load import load_causal_lm
-from quantwb.evaluate.runners import ForwardClock, RunnerOptions
+from quantwb.evaluate.runners import HF_BATCH_WINDOWS, ForwardClock, RunnerOptions
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class HFRunner:
         self.model = load_causal_lm(path, options.device)
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
-        self.batch_windows = options.batch_windows
+        self.batch_windows = options.batch_windows or HF_BATCH_WINDOWS["accelerator" if is_accelerator(self.device) else "cpu"]
         self.clock = ForwardClock()
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quantwb import defaults
-from quantwb.devices import is_accelerator, resolve_device, unquantized_dtype
+from quantwb.devices import resolve_device, unquantized_dtype
 from quantwb.disk import ensure_folder
 from quantwb.errors import DataError, InputError, RecordError
 from quantwb.evaluate import base_cache, kld
@@ -46,8 +46,6 @@ from quantwb.versions import library_versions
 
 log = logging.getLogger(__name__)
 
-CPU_BATCH_WINDOWS = 2  # more is barely faster on a CPU and costs memory
-ACCELERATOR_BATCH_WINDOWS = 8  # keeps a GPU busy at 512-token windows; the logits copy-out bounds it
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class EvalConfig:
     out_dir: Path = Path(defaults.RESULTS_DIR)
     threads: int | None = None  # None: all CPUs
     device: str = defaults.DEVICE
-    batch_windows: int | None = None  # windows per HF forward pass; None: 2 on the CPU, 8 on an accelerator
+    batch_windows: int | None = None  # windows per forward pass; None: each runner's default (runners.py)
     gen_tokens: int = defaults.GEN_TOKENS
     cache_dtype: Literal["float16", "float32"] = "float16"
     kld_topk: int | None = None  # store the base as its top K tokens + tail mass: a cache ~vocab/K times smaller
@@ -71,9 +69,8 @@ class EvalConfig:
     tasks: Any | None = None
 
     def runner_options(self) -> RunnerOptions:
-        device = resolve_device(self.device)
-        batch = self.batch_windows or (ACCELERATOR_BATCH_WINDOWS if is_accelerator(device) else CPU_BATCH_WINDOWS)
-        return RunnerOptions(ctx=self.ctx, threads=self.threads or os.cpu_count() or 1, batch_windows=batch, device=device)
+        return RunnerOptions(ctx=self.ctx, threads=self.threads or os.cpu_count() or 1, batch_windows=self.batch_windows,
+                             device=resolve_device(self.device))
 
 
 @dataclass(frozen=True)

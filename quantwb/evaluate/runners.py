@@ -14,6 +14,10 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+# HF windows per forward pass when not asked: more is barely faster on a CPU and costs memory; 8 keeps a GPU busy
+# at 512-token windows (the logits' copy to the host bounds it)
+HF_BATCH_WINDOWS = {"cpu": 2, "accelerator": 8}
+
 RUNNERS = {"hf": "quantwb.evaluate.hf_runner:HFRunner", "gguf": "quantwb.evaluate.gguf_runner:GGUFRunner"}
 
 
@@ -23,7 +27,7 @@ class RunnerOptions:
 
     ctx: int
     threads: int
-    batch_windows: int = 2
+    batch_windows: int | None = None  # None: the runner's default (HF_BATCH_WINDOWS, the GGUF runner's BATCH_TOKENS / ctx)
     device: str = "cpu"  # cpu, cuda or cuda:N; `auto` is resolved before a runner is opened
 
 
