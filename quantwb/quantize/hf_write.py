@@ -39,6 +39,8 @@ def write_variant(
             "group_size": group.chosen,
             "group_size_requested": group.requested,
             "group_size_note": group.note or None,
+            "scheme": effective.scheme,
+            "activations": done.activations,
             "symmetric": done.symmetric,
             "checkpoint_format": done.checkpoint_format,
             "backend": done.backend,
