@@ -10,7 +10,7 @@ from rich.console import Console
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.commands.options import calibration_options
-from quantwb.commands.quantize_hf import _model_and_output
+from quantwb.commands.quantize_hf import _model_and_output, _run
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.registry import get_quantizer
@@ -19,13 +19,14 @@ from quantwb.quantize.w8a8 import W8A8Options
 GGUF_PREFIX = "gguf:"
 
 
-def _run(method: str, model: str, out_dir: Path, **fields) -> None:
-    """Resolve MODEL, run the registered quantizer, print where the variant went and what it weighs."""
-    options = tuple(sorted(fields.pop("options").items()))
-    artifact = get_quantizer(method).run(resolve(model), QuantSpec(method=method, options=options, **fields), out_dir)
+def _run_gguf(model: str, out_dir: Path, calibration: CalibrationSpec, gguf_type: str, options: dict, **fields) -> None:
+    """Resolve MODEL, make one GGUF with auto-round, print where it went and what it weighs."""
+    spec = QuantSpec(method="autoround", calibration=calibration, gguf_type=gguf_type,
+                     options=tuple(sorted(options.items())), **fields)
+    artifact = get_quantizer("autoround").run(resolve(model), spec, out_dir)
     Console(stderr=True).print(
-        f"[green]wrote[/] {artifact.path}  {artifact.method} {artifact.quant_type}  {artifact.bits_per_weight or 0:.2f} bpw  "
-        f"{artifact.size_bytes / 2**20:.1f} MiB  {artifact.manifest.get('wall_time_s', 0):.1f} s"
+        f"[green]wrote[/] {artifact.path}  {artifact.quant_type}  {artifact.bits_per_weight:.2f} bpw  "
+        f"{artifact.size_bytes / 2**20:.1f} MiB  {artifact.manifest['wall_time_s']:.1f} s"
     )
     click.echo(str(artifact.path))
 
@@ -46,14 +47,14 @@ def _run(method: str, model: str, out_dir: Path, **fields) -> None:
 def autoround(model: str, out_dir: Path, bits: int | None, group_size: int | None, symmetric: bool | None, iters: int,
               calibration: str, samples: int, seq_len: int, seed: int, checkpoint_format: str) -> None:
     """AutoRound (sign-gradient tuned rounding, auto-round) of MODEL: an HF folder or a GGUF file."""
-    spec = {"calibration": CalibrationSpec(calibration, samples, seq_len, seed), "symmetric": symmetric,
-            "group_size": group_size}
+    spec = CalibrationSpec(calibration, samples, seq_len, seed)
     if checkpoint_format.lower().startswith(GGUF_PREFIX):
-        _run("autoround", model, out_dir, bits=bits, gguf_type=checkpoint_format[len(GGUF_PREFIX):],
-             options={"iters": iters}, **spec)
+        # bits, group size and symmetry go along only to be refused: the type fixes them
+        _run_gguf(model, out_dir, spec, checkpoint_format[len(GGUF_PREFIX):], {"iters": iters},
+                  bits=bits, group_size=group_size, symmetric=symmetric)
     else:
-        _run("autoround", model, out_dir, bits=defaults.WEIGHT_BITS if bits is None else bits,
-             options={"format": checkpoint_format, "iters": iters}, **spec)
+        _run("autoround", model, out_dir, spec, bits=defaults.WEIGHT_BITS if bits is None else bits,
+             group_size=group_size, symmetric=symmetric, options={"format": checkpoint_format, "iters": iters})
 
 
 @click.command()
@@ -65,7 +66,7 @@ def autoround(model: str, out_dir: Path, bits: int | None, group_size: int | Non
 def w8a8(model: str, out_dir: Path, smoothing_strength: float, damp: float, calibration: str, samples: int,
          seq_len: int, seed: int) -> None:
     """INT8 weights and activations of MODEL (SmoothQuant + GPTQ, llm-compressor): a compressed-tensors folder."""
-    _run("w8a8", model, out_dir, calibration=CalibrationSpec(calibration, samples, seq_len, seed),
+    _run("w8a8", model, out_dir, CalibrationSpec(calibration, samples, seq_len, seed),
          options={"smoothing_strength": smoothing_strength, "damp": damp})
 
 
@@ -73,7 +74,7 @@ def w8a8(model: str, out_dir: Path, smoothing_strength: float, damp: float, cali
 @_model_and_output
 def fp8(model: str, out_dir: Path) -> None:
     """FP8 dynamic weights and activations of MODEL (llm-compressor, no calibration): a compressed-tensors folder."""
-    _run("fp8", model, out_dir, options={})
+    _run("fp8", model, out_dir, None, options={})
 
 
 COMMANDS = [autoround, w8a8, fp8]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from quantwb import defaults
 from quantwb.calibration import CalibrationSet
 from quantwb.errors import QuantizationError, UnsupportedError
+from quantwb.fileio import contained
 from quantwb.quantize import groups
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.hf_backend import backend_failure
@@ -75,11 +76,21 @@ def _library_logs() -> Iterator[None]:
         library.setLevel(level)
 
 
-def tune_and_save(model: Any, tokenizer: Any, calibration: CalibrationSet, options: AutoRoundOptions,
-                  scheme: dict[str, Any], export_format: str, out: Path, method: str) -> Path:
-    """Tune `model` on quantwb's calibration windows and export it with auto-round; the folder it wrote.
+def weight_scheme(bits: int, group_size: int, symmetric: bool):
+    """auto-round's scheme for integer weights per group (-1: per channel), activations untouched: W{bits}A16."""
+    with quiet_imports():
+        from auto_round.schemes import QuantizationScheme
 
-    `scheme` is auto-round's scheme argument (bits/group size/symmetry, or a GGUF preset name)."""
+    return QuantizationScheme(bits=bits, group_size=group_size, sym=symmetric, data_type="int", act_bits=16)
+
+
+def tune_and_save(model: Any, tokenizer: Any, calibration: CalibrationSet, options: AutoRoundOptions, scheme: Any,
+                  export_format: str, scratch: Path, method: str) -> None:
+    """Tune `model` on quantwb's calibration windows and export it with auto-round into `scratch`.
+
+    `scheme` is a `weight_scheme` or a GGUF preset name ("gguf:q4_k_m"). `scratch` is a fresh folder the caller
+    made; auto-round writes a subfolder it names itself. Its return value (a str for one format, a list for
+    several) is not used: callers find what it wrote with `written_folder`, inside `scratch` only."""
     with quiet_imports():
         import torch
         from auto_round import AutoRound
@@ -88,21 +99,30 @@ def tune_and_save(model: Any, tokenizer: Any, calibration: CalibrationSet, optio
     try:
         with _library_logs():
             rounder = AutoRound(
-                model, tokenizer, scheme=scheme["scheme"], **{k: v for k, v in scheme.items() if k != "scheme"},
-                dataset=windows, nsamples=len(windows), seqlen=calibration.spec.seq_len,
-                batch_size=min(_BATCH, len(windows)), iters=options.iters, seed=calibration.spec.seed,
-                device_map="cuda:0" if torch.cuda.is_available() else "cpu",
+                model, tokenizer, scheme=scheme, dataset=windows, nsamples=len(windows),
+                seqlen=calibration.spec.seq_len, batch_size=min(_BATCH, len(windows)), iters=options.iters,
+                seed=calibration.spec.seed, device_map="cuda:0" if torch.cuda.is_available() else "cpu",
                 # compilation costs more than it saves on small CPU runs (and auto-round notes ~10 GB more RAM)
                 enable_torch_compile=False,
             )
-            _, folders = rounder.quantize_and_save(str(out), format=export_format)
+            rounder.quantize_and_save(str(scratch), format=export_format)
     except (ValueError, RuntimeError, AssertionError, NotImplementedError, KeyError) as err:
         raise backend_failure(LIBRARY, method, err) from err
     except SystemExit as err:  # auto-round logs some refusals and calls exit()
         raise QuantizationError(f"{LIBRARY} {method} stopped (exit {err.code}); rerun with -v to see its log") from err
-    # auto-round returns a str for one format and a list for several. Indexing the str gave "/" once, and the
-    # caller then moved the entries of "/" (it deleted /etc on a shared machine): only a folder inside `out` is read.
-    written = Path(folders if isinstance(folders, str) else folders[0]).resolve()
-    if not written.is_relative_to(Path(out).resolve()):
-        raise QuantizationError(f"{LIBRARY} reported its output at {written}, outside {out}; not reading it")
-    return written
+
+
+def written_folder(scratch: Path, marker: str) -> Path:
+    """The one folder inside `scratch` that holds a file matching `marker` (config.json, *.gguf)."""
+    found = sorted({path.parent for path in Path(scratch).rglob(marker)})
+    if len(found) != 1:
+        raise QuantizationError(f"{LIBRARY} wrote {len(found)} folders with {marker}, expected one")
+    return inside(found[0], scratch)
+
+
+def inside(path: Path, scratch: Path) -> Path:
+    """`path` resolved, checked to lie inside `scratch` before anyone moves it; one line if it does not."""
+    try:
+        return contained(path, scratch)
+    except ValueError as err:
+        raise QuantizationError(f"{LIBRARY} output: {err}; not touching it") from err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from quantwb.fileio import move_entries
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import autoround, hf_load
@@ -20,14 +21,16 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMeth
     autoround.check_format_bits(spec, options)
     prepared = prepare(source, spec, load_model=hf_load.load_model)
     symmetric = bool(spec.symmetric)
-    scheme = {"scheme": f"W{spec.bits}A16", "bits": spec.bits, "group_size": prepared.group.chosen, "sym": symmetric}
+    scheme = autoround.weight_scheme(spec.bits, prepared.group.chosen, symmetric)
 
     def save(folder: Path) -> Quantized:
-        scratch = folder / ".auto-round"  # auto-round names its own subfolder; its files move up into the variant
-        written = autoround.tune_and_save(prepared.model, prepared.tokenizer, prepared.calibration, options, scheme,
-                                          autoround.HF_FORMATS[options.format], scratch, spec.method)
-        for item in written.iterdir():
-            item.rename(folder / item.name)
+        # `folder` is write_variant's fresh temporary folder; auto-round writes into a subfolder of a scratch folder
+        # made here, and only entries found inside that scratch folder move up into `folder`.
+        scratch = folder / ".auto-round"
+        scratch.mkdir()
+        autoround.tune_and_save(prepared.model, prepared.tokenizer, prepared.calibration, options, scheme,
+                                autoround.HF_FORMATS[options.format], scratch, spec.method)
+        move_entries(autoround.written_folder(scratch, "config.json"), scratch, folder)
         shutil.rmtree(scratch)
         return Quantized(autoround.LIBRARY, options.format, symmetric)
 

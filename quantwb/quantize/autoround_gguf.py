@@ -5,7 +5,7 @@ quantwb makes, so it is measured by the same llama.cpp runner."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -34,15 +34,20 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, options: AutoR
     spec = replace(spec, gguf_type=gguf_type, group_size=-1)  # no group choice: the type's blocks are fixed
     prepared = prepare(source, spec, load_model=hf_load.load_model)
     preset = f"gguf:{gguf_type.lower()}"
-    final = Path(out_dir) / f"{spec.slug(safe_model_name(source))}.gguf"
-    with tempfile.TemporaryDirectory(prefix="quantwb-autoround-") as scratch:
-        written = autoround.tune_and_save(prepared.model, prepared.tokenizer, prepared.calibration, options,
-                                          {"scheme": preset}, preset, Path(scratch), spec.method)
-        files = sorted(written.glob("*.gguf"))
+    out_dir = Path(out_dir)
+    final = out_dir / f"{spec.slug(safe_model_name(source))}.gguf"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A scratch folder made here, beside the output (one file system); only a file found inside it is moved.
+    with tempfile.TemporaryDirectory(prefix=".quantwb-autoround-", dir=out_dir) as made:
+        scratch = Path(made)
+        autoround.tune_and_save(prepared.model, prepared.tokenizer, prepared.calibration, options, preset, preset,
+                                scratch, spec.method)
+        files = sorted(autoround.written_folder(scratch, "*.gguf").glob("*.gguf"))
         if len(files) != 1:
             raise QuantizationError(f"auto-round wrote {len(files)} GGUF files for {gguf_type}, expected one")
+        written = autoround.inside(files[0], scratch)
         with atomic_path(final) as tmp:
-            shutil.move(files[0], tmp)
+            os.replace(written, tmp)
     facts = read_gguf_facts(final)
     manifest = {
         "format": "gguf",
