@@ -37,8 +37,9 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, options: AutoR
     out_dir = Path(out_dir)
     final = out_dir / f"{spec.slug(safe_model_name(source))}.gguf"
     out_dir.mkdir(parents=True, exist_ok=True)
-    # A scratch folder made here, beside the output (one file system); only a file found inside it is moved.
-    with tempfile.TemporaryDirectory(prefix=".quantwb-autoround-", dir=out_dir) as made:
+    # A scratch folder made here, beside the output (one file system; named like a partial, so a sweep clears it
+    # after a killed run); only a file found inside it is moved.
+    with tempfile.TemporaryDirectory(prefix=f".{final.name}.partial-autoround-", dir=out_dir) as made:
         scratch = Path(made)
         autoround.tune_and_save(prepared.model, prepared.tokenizer, prepared.calibration, options, preset, preset,
                                 scratch, spec.method)
