@@ -60,6 +60,11 @@ def test_autoround_w8a8_fp8_variants() -> None:
     assert fp8.calibration is None and (w8a8.bits, fp8.bits) == (None, None)
 
 
+def test_precisions_plan_parses() -> None:
+    plan = load_plan(Path(__file__).resolve().parents[1] / "quantwb" / "data" / "plans" / "precisions.yaml")
+    assert {"autoround-Q4_K_M", "autoround-w4g64", "w8a8", "fp8", "Q4_K_M-imatrix", "rtn-w4g64"} <= {v.id for v in plan.variants}
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("models: [m]\nvariants: [Q8_0\n", "not valid YAML"),
     ("- just a list\n", "a plan is a YAML mapping"),

@@ -39,11 +39,14 @@ def test_folder_loads_in_plain_transformers_with_8bit_weights_and_activations(ti
     assert (manifest["method"], manifest["bits"], manifest["group_size"]) == (method, 8, -1)
     assert manifest["scheme"] == {"w8a8": "W8A8", "fp8": "FP8_DYNAMIC"}[method] == variant.quant_type
     assert "per token" in manifest["activations"] and variant.parameters["activations"] == manifest["activations"]
+    assert "simulated" in manifest["cpu_execution"] and variant.parameters["cpu_execution"] == manifest["cpu_execution"]
     assert (manifest["calibration"] is None) == (method == "fp8")
     assert "weight and activation" in (folder / "README.md").read_text()
     assert generates(folder)
-    kld, error = mean_kld_nats(tiny_model, folder), layer_output_error(tiny_model, folder)
-    print(f"tiny {method}: KLD {kld:.2e} nats, q_proj output error {error:.4f}, {variant.bits_per_weight:.2f} bpw")
+    # o_proj: SmoothQuant rescales q/k/v and gate/up against the norms before them (the layer alone then differs
+    # from the base by design); o_proj's input has no norm to absorb a scale, so it is left as it was
+    kld, error = mean_kld_nats(tiny_model, folder), layer_output_error(tiny_model, folder, "model.layers.0.self_attn.o_proj")
+    print(f"tiny {method}: KLD {kld:.2e} nats, o_proj output error {error:.4f}, {variant.bits_per_weight:.2f} bpw")
     assert 0 < kld < 0.002, kld
     assert 1e-4 < error < 0.05, error  # 8-bit weights and activations: small but real error
 

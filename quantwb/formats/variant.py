@@ -19,11 +19,12 @@ from quantwb.formats.manifest import read_manifest
 from quantwb.models import model_sha256
 
 # config.json quantization_config.quant_method -> quantwb method name
-QUANT_METHODS = {"awq": "awq", "gptq": "gptq", "compressed-tensors": "compressed-tensors"}
+QUANT_METHODS = {"awq": "awq", "gptq": "gptq", "compressed-tensors": "compressed-tensors", "auto-round": "autoround"}
 # config.json dtype -> GGUF-style type name, for unquantized folders
 FLOAT_TYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 # manifest keys that describe how an HF variant was made
-_HF_PARAMETERS = ("bits", "group_size", "symmetric", "checkpoint_format", "backend", "options", "calibration", "activations")
+_HF_PARAMETERS = ("bits", "group_size", "symmetric", "checkpoint_format", "backend", "options", "calibration", "activations",
+                  "cpu_execution")
 _GGUF_PARAMETERS = ("imatrix", "options", "calibration", "backend")
 
 
