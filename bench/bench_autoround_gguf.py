@@ -24,6 +24,7 @@ def timed(argv: list[str]) -> tuple[float, Path]:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"quantwb {' '.join(argv)} failed:\n{done.stderr[-2000:]}")
+    print(f"  quantwb {' '.join(argv[:2])} ...: {seconds:.1f} s", file=sys.stderr, flush=True)
     return seconds, Path(done.stdout.strip().splitlines()[-1])
 
 
