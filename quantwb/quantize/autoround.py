@@ -85,12 +85,13 @@ def weight_scheme(bits: int, group_size: int, symmetric: bool):
 
 
 def tune_and_save(model: Any, tokenizer: Any, calibration: CalibrationSet, options: AutoRoundOptions, scheme: Any,
-                  export_format: str, scratch: Path, method: str) -> None:
+                  export_format: str, scratch: Path, method: str, device: str | None = None) -> None:
     """Tune `model` on quantwb's calibration windows and export it with auto-round into `scratch`.
 
-    `scheme` is a `weight_scheme` or a GGUF preset name ("gguf:q4_k_m"). `scratch` is a fresh folder the caller
-    made; auto-round writes a subfolder it names itself. Its return value (a str for one format, a list for
-    several) is not used: callers find what it wrote with `written_folder`, inside `scratch` only."""
+    `scheme` is a `weight_scheme` or a GGUF preset name ("gguf:q4_k_m"); `device` (cpu, cuda:N) defaults to the
+    first GPU, if any. `scratch` is a fresh folder the caller made; auto-round writes a subfolder it names itself.
+    Its return value (a str for one format, a list for several) is not used: callers find what it wrote with
+    `written_folder`, inside `scratch` only."""
     with quiet_imports():
         import torch
         from auto_round import AutoRound
@@ -101,7 +102,8 @@ def tune_and_save(model: Any, tokenizer: Any, calibration: CalibrationSet, optio
             rounder = AutoRound(
                 model, tokenizer, scheme=scheme, dataset=windows, nsamples=len(windows),
                 seqlen=calibration.spec.seq_len, batch_size=min(_BATCH, len(windows)), iters=options.iters,
-                seed=calibration.spec.seed, device_map="cuda:0" if torch.cuda.is_available() else "cpu",
+                seed=calibration.spec.seed,
+                device_map=device or ("cuda:0" if torch.cuda.is_available() else "cpu"),
                 # compilation costs more than it saves on small CPU runs (and auto-round notes ~10 GB more RAM)
                 enable_torch_compile=False,
             )
