@@ -25,6 +25,10 @@ CALIBRATION_SEED = 0
 WEIGHT_BITS = 4
 GROUP_SIZE = 128  # weights per scale group; the most common size in released checkpoints
 
+# AutoRound: sign-gradient steps per block (the library's and paper's default) and the checkpoint it writes.
+AUTOROUND_ITERS = 200
+AUTOROUND_FORMAT = "auto_round"
+
 # GGUF: compute an importance matrix only for the types llama.cpp refuses without one.
 IMATRIX = "auto"
 

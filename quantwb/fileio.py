@@ -87,3 +87,23 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def contained(path: Path, root: Path) -> Path:
+    """`path` resolved, if it lies inside `root` (or is `root`); else ValueError. Links are followed first.
+
+    Guards every move or delete of a path a library reports: one library returned a str where a list was
+    expected, its first character "/" was taken as its output folder, and the entries of "/" were moved away."""
+    resolved, base = Path(path).resolve(), Path(root).resolve()
+    if not resolved.is_relative_to(base):
+        raise ValueError(f"{path} lies outside {root}")
+    return resolved
+
+
+def move_entries(source: Path, scratch: Path, dest: Path) -> None:
+    """Move every entry of `source` into `dest`; `source` must lie inside `scratch` (checked before anything moves)."""
+    entries = sorted(contained(source, scratch).iterdir())
+    for entry in entries:
+        contained(entry, scratch)  # a link inside that points out is refused too
+    for entry in entries:
+        os.replace(entry, dest / entry.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import metadata
 
 TRACKED = ("quantwb", "torch", "transformers", "llmcompressor", "compressed-tensors", "gptqmodel",
-           "llama-cpp-python", "gguf", "lm-eval")
+           "llama-cpp-python", "gguf", "lm-eval", "auto-round")
 
 
 def library_versions(names: tuple[str, ...] = TRACKED) -> dict[str, str]:

@@ -55,7 +55,10 @@ def layer_output_error(base_dir: Path, variant_dir: Path, layer: str = "model.la
 
     Direct evidence that the layer's weights were quantized: 4-bit groups of 128 move outputs by several
     percent, whatever the rest of the model does with them."""
-    base, variant = load_plain(base_dir).get_submodule(layer), load_plain(variant_dir).get_submodule(layer)
+    base, whole = load_plain(base_dir).get_submodule(layer), load_plain(variant_dir)
+    with torch.no_grad():  # compressed-tensors int8/fp8 weights are decompressed by the model's first forward
+        whole(torch.tensor([[whole.config.bos_token_id or 0]]))
+    variant = whole.get_submodule(layer)
     inputs = torch.randn(64, base.in_features, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected, got = base(inputs), variant(inputs)

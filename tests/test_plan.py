@@ -49,12 +49,32 @@ def test_cli_matrix(tmp_path: Path) -> None:
     ]
 
 
+def test_autoround_w8a8_fp8_variants() -> None:
+    plan = parse_plan("models: [m]\nvariants: [{method: autoround, bits: 4, group_size: 64, options: {iters: 50}},"
+                      " {method: autoround, type: Q4_K_M}, {method: w8a8}, {method: fp8}]\n", "p.yaml")
+    assert [v.id for v in plan.variants] == ["autoround-w4g64", "autoround-Q4_K_M", "w8a8", "fp8"]
+    hf, gguf, w8a8, fp8 = (v.spec(plan.calibration) for v in plan.variants)
+    assert (hf.method, hf.bits, hf.group_size, hf.option("iters")) == ("autoround", 4, 64, 50)
+    assert (gguf.method, gguf.gguf_type, gguf.bits) == ("autoround", "Q4_K_M", None)
+    assert hf.calibration == gguf.calibration == w8a8.calibration == plan.calibration.spec()
+    assert fp8.calibration is None and (w8a8.bits, fp8.bits) == (None, None)
+
+
+def test_precisions_plan_parses() -> None:
+    plan = load_plan(Path(__file__).resolve().parents[1] / "quantwb" / "data" / "plans" / "precisions.yaml")
+    assert {"autoround-Q4_K_M", "autoround-w4g64", "w8a8", "fp8", "Q4_K_M-imatrix", "rtn-w4g64"} <= {v.id for v in plan.variants}
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("models: [m]\nvariants: [Q8_0\n", "not valid YAML"),
     ("- just a list\n", "a plan is a YAML mapping"),
     ("models: [m]\nvariants: [{method: gguf}]\n", "variants.0: Value error, a gguf variant needs `type`"),
     ("models: [m]\nvariants: [{method: awq}]\n", "a awq variant needs `bits`"),
     ("models: [m]\nvariants: [{method: hqq, bits: 4}]\n", "variants.0.method"),
+    ("models: [m]\nvariants: [{method: autoround}]\n", "an autoround variant needs `bits`, or a GGUF `type`"),
+    ("models: [m]\nvariants: [{method: w8a8, bits: 4}]\n", "w8a8 fixes 8-bit weights per channel"),
+    ("models: [m]\nvariants: [{method: fp8, type: Q8_0}]\n", "`type` applies to gguf and autoround variants, not fp8"),
+    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, imatrix: true}]\n", "`imatrix` applies to gguf"),
     ("models: [m]\nvariants: [Q8_0, Q8_0]\n", "variant ids must be unique, repeated: Q8_0"),
     ("models: [m]\nvariants: [Q8_0]\nevaluation: {}\n", "evaluation: Extra inputs are not permitted"),
     ("models: []\nvariants: [Q8_0]\n", "models: "),

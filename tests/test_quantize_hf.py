@@ -50,7 +50,7 @@ def test_bits_checked_per_method() -> None:
 
 
 def test_registry_names_every_method_lazily() -> None:
-    assert registry.methods() == ["awq", "gguf", "gptq", "rtn"]
+    assert registry.methods() == ["autoround", "awq", "fp8", "gguf", "gptq", "rtn", "w8a8"]
     assert type(registry.get_quantizer("rtn")).__name__ == "RTNQuantizer"
     with pytest.raises(UnsupportedError, match="unknown quantization method 'fp4'"):
         registry.get_quantizer("fp4")

@@ -19,12 +19,13 @@ from quantwb.formats.manifest import read_manifest
 from quantwb.models import model_sha256
 
 # config.json quantization_config.quant_method -> quantwb method name
-QUANT_METHODS = {"awq": "awq", "gptq": "gptq", "compressed-tensors": "compressed-tensors"}
+QUANT_METHODS = {"awq": "awq", "gptq": "gptq", "compressed-tensors": "compressed-tensors", "auto-round": "autoround"}
 # config.json dtype -> GGUF-style type name, for unquantized folders
 FLOAT_TYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 # manifest keys that describe how an HF variant was made
-_HF_PARAMETERS = ("bits", "group_size", "symmetric", "checkpoint_format", "backend", "options", "calibration")
-_GGUF_PARAMETERS = ("imatrix", "options", "calibration", "mix")
+_HF_PARAMETERS = ("bits", "group_size", "symmetric", "checkpoint_format", "backend", "options", "calibration", "activations",
+                  "cpu_execution")
+_GGUF_PARAMETERS = ("imatrix", "options", "calibration", "mix", "backend")
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ def _hf(path: Path) -> Variant:
     qc = config.get("quantization_config") or {}
     method = manifest.get("method") or QUANT_METHODS.get(qc.get("quant_method"), qc.get("quant_method") or "fp")
     bits, group = manifest.get("bits") or qc.get("bits"), manifest.get("group_size") or qc.get("group_size")
-    if bits:
+    if manifest.get("scheme"):
+        quant_type = manifest["scheme"]  # what quantwb named it: w4g64, W8A8, FP8_DYNAMIC
+    elif bits:
         quant_type = f"w{bits}g{'ch' if group in (None, -1) else group}"
     elif qc:
         quant_type = qc.get("format") or qc.get("quant_method")
@@ -96,7 +99,7 @@ def _gguf(path: Path) -> Variant:
     facts = read_gguf_facts(path)  # a damaged file raises InputError here
     manifest = read_manifest(path)
     return Variant(
-        path=path.resolve(), format="gguf", name=manifest.get("name") or path.stem, method="gguf",
+        path=path.resolve(), format="gguf", name=manifest.get("name") or path.stem, method=manifest.get("method") or "gguf",
         # a mix's file type names only the reference type it was written with: its label says what it is
         quant_type=(manifest.get("mix") or {}).get("label") or facts.file_type,
         size_bytes=facts.size_bytes, weight_bytes=facts.tensor_bytes,

@@ -11,12 +11,16 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 
+# Methods whose scheme fixes weights and activations alike (llm-compressor preset names): no bits or group to choose,
+# so a variant is named by the method alone (`smollm2-135m-w8a8`).
+FIXED_SCHEMES = {"w8a8": "W8A8", "fp8": "FP8_DYNAMIC"}
+
 
 @dataclass(frozen=True)
 class QuantSpec:
     """What to make. `options` holds method-specific settings (act_order, damp, imatrix, checkpoint format)."""
 
-    method: Literal["awq", "gptq", "rtn", "gguf", "gguf-mix"]
+    method: Literal["awq", "gptq", "rtn", "gguf", "gguf-mix", "autoround", "w8a8", "fp8"]
     bits: int | None = None
     group_size: int | None = None
     symmetric: bool | None = None
@@ -30,16 +34,20 @@ class QuantSpec:
 
     @property
     def scheme(self) -> str:
-        """Short scheme label: the GGUF type, or w{bits}g{group} for AWQ/GPTQ/RTN."""
+        """Short scheme label: the GGUF type, the fixed scheme (W8A8, FP8_DYNAMIC), or w{bits}g{group}."""
         if self.gguf_type:
             return self.gguf_type
+        if self.method in FIXED_SCHEMES:
+            return FIXED_SCHEMES[self.method]
         group = "ch" if self.group_size in (None, -1) else str(self.group_size)
         return f"w{self.bits}g{group}"
 
     def slug(self, model_name: str) -> str:
-        """Variant name: `smollm2-135m-Q4_K_M`, `smollm2-135m-gptq-w4g64`."""
+        """Variant name: `smollm2-135m-Q4_K_M`, `smollm2-135m-gptq-w4g64`, `smollm2-135m-autoround-Q4_K_M`, `smollm2-135m-fp8`."""
         if self.method == "gguf":
             return f"{model_name}-{self.scheme}"
+        if self.method in FIXED_SCHEMES:
+            return f"{model_name}-{self.method}"
         return f"{model_name}-{self.method}-{self.scheme}"
 
     def to_dict(self) -> dict[str, Any]:

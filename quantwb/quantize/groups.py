@@ -42,6 +42,14 @@ def normalized(spec: QuantSpec, allowed_bits: tuple[int, ...], default_symmetric
     return replace(spec, group_size=check_group_size(spec.method, spec.group_size), symmetric=symmetric)
 
 
+def fixed(spec: QuantSpec, bits: int) -> QuantSpec:
+    """A fixed-scheme method's spec (W8A8, FP8): symmetric per-channel `bits`-bit weights; other bits or groups refused."""
+    if spec.bits not in (None, bits) or spec.group_size not in (None, -1):
+        raise InputError(f"{spec.method}: the {spec.scheme} scheme fixes {bits}-bit weights per channel; "
+                         "bits and group size do not apply")
+    return replace(spec, bits=bits, group_size=-1, symmetric=True)
+
+
 def choose_group_size(requested: int, in_features: dict[str, int]) -> GroupChoice:
     """Keep `requested` if it divides every quantized layer's input size; else the largest kernel size that does.
 

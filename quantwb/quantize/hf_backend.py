@@ -56,6 +56,7 @@ class Quantized:
     backend: str
     checkpoint_format: str
     symmetric: bool
+    activations: str | None = None  # how activations are quantized at run time; None = weight-only
 
 
 def backend_failure(library: str, method: str, err: Exception) -> QuantizationError:

@@ -1,4 +1,4 @@
-"""The HF-folder methods (AWQ, GPTQ, RTN) as data: one row each, read by the quantizer and both backends."""
+"""The HF-folder methods (AWQ, GPTQ, RTN, AutoRound, W8A8, FP8) as data: one row each, read by the quantizer and backends."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from quantwb.errors import InputError
-from quantwb.quantize import awq, gptq, groups, rtn
-from quantwb.quantize.base import QuantSpec
+from quantwb.quantize import autoround, awq, fp8, gptq, groups, rtn, w8a8
+from quantwb.quantize.base import FIXED_SCHEMES, QuantSpec
 
 # (options, scheme, model) -> llm-compressor modifiers, scheme from llmc_backend.weight_scheme.
 RecipeBuilder = Callable[[Any, Any, Any], list]
@@ -21,19 +21,23 @@ GPTQModelConfig = Callable[[Any, QuantSpec, int], Any]
 
 @dataclass(frozen=True)
 class HFMethod:
-    """One weight-only method: what it accepts, and how llm-compressor and GPTQModel are told to run it."""
+    """One method: what it accepts, and how llm-compressor, GPTQModel or auto-round are told to run it."""
 
     bits: tuple[int, ...]  # weight bits the method supports
     default_symmetric: bool  # when the spec leaves symmetry open
     options: type[BaseModel]  # validates `QuantSpec.options` (extra="forbid")
-    recipe: RecipeBuilder  # llm-compressor, writing compressed-tensors
+    recipe: RecipeBuilder | None  # llm-compressor, writing compressed-tensors (None: another library runs it)
     calibrated: bool = True  # False: no calibration windows are built or passed
     run_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # around oneshot()
     classic_format: str | None = None  # the checkpoint format GPTQModel writes instead, when asked (`format` option)
     gptqmodel_config: GPTQModelConfig | None = None  # GPTQModel's config for `classic_format`
+    backend: str = "llmcompressor"  # the library that runs it by default (hf_quantizer maps names to drivers)
+    activations: str | None = None  # how activations are quantized at run time; None = weight-only
 
     def normalized(self, spec: QuantSpec) -> QuantSpec:
         """`spec` with bits checked against this method and group size and symmetry filled in."""
+        if spec.method in FIXED_SCHEMES:
+            return groups.fixed(spec, self.bits[0])
         return groups.normalized(spec, self.bits, self.default_symmetric)
 
     def parse_options(self, spec: QuantSpec) -> BaseModel:
@@ -61,4 +65,12 @@ HF_METHODS: dict[str, HFMethod] = {
         classic_format="gptq", gptqmodel_config=gptq.gptqmodel_config,
     ),
     "rtn": HFMethod(bits=(2, 3, 4, 8), default_symmetric=True, options=rtn.RTNOptions, recipe=rtn.recipe, calibrated=False),
+    # auto-round's own default is symmetric; its GGUF types go through hf_quantizer.AutoRoundQuantizer instead.
+    "autoround": HFMethod(
+        bits=(2, 3, 4, 8), default_symmetric=True, options=autoround.AutoRoundOptions, recipe=None, backend="autoround",
+    ),
+    "w8a8": HFMethod(bits=(8,), default_symmetric=True, options=w8a8.W8A8Options, recipe=w8a8.recipe,
+                     activations=w8a8.ACTIVATIONS),
+    "fp8": HFMethod(bits=(8,), default_symmetric=True, options=fp8.FP8Options, recipe=fp8.recipe, calibrated=False,
+                    activations=fp8.ACTIVATIONS),
 }

@@ -8,9 +8,11 @@ from typing import ClassVar
 from quantwb.disk import ensure_folder
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-from quantwb.quantize import gptqmodel_backend, llmc_backend
+from quantwb.quantize import autoround_backend, autoround_gguf, gptqmodel_backend, llmc_backend
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.hf_methods import HF_METHODS
+
+_BACKENDS = {"llmcompressor": llmc_backend, "autoround": autoround_backend}  # HFMethod.backend -> driver
 
 
 class HFQuantizer:
@@ -23,7 +25,7 @@ class HFQuantizer:
         method = HF_METHODS[self.method]
         spec = method.normalized(spec)
         options = method.parse_options(spec)
-        backend = gptqmodel_backend if method.wants_classic(options) else llmc_backend
+        backend = gptqmodel_backend if method.wants_classic(options) else _BACKENDS[method.backend]
         return backend.quantize(source, spec, out_dir, method, options)
 
 
@@ -43,3 +45,26 @@ class RTNQuantizer(HFQuantizer):
     """Weights rounded to the nearest level, no calibration (compressed-tensors)."""
 
     method = "rtn"
+
+
+class AutoRoundQuantizer(HFQuantizer):
+    """Sign-gradient-tuned rounding (auto-round): an HF folder (auto_round, GPTQ, AWQ format), or a GGUF type."""
+
+    method = "autoround"
+
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        if spec.gguf_type:
+            return autoround_gguf.quantize(source, spec, out_dir, HF_METHODS[self.method].parse_options(spec))
+        return super().run(source, spec, out_dir)
+
+
+class W8A8Quantizer(HFQuantizer):
+    """SmoothQuant + GPTQ to int8 weights and int8 per-token activations (compressed-tensors)."""
+
+    method = "w8a8"
+
+
+class FP8Quantizer(HFQuantizer):
+    """FP8 e4m3 weights per channel and dynamic per-token FP8 activations, no calibration (compressed-tensors)."""
+
+    method = "fp8"

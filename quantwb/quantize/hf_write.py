@@ -17,6 +17,11 @@ from quantwb.quantize.model_card import render_model_card
 from quantwb.resources_usage import peak_rss_bytes
 from quantwb.versions import library_versions
 
+# How transformers runs a weight-and-activation checkpoint on a CPU (compressed-tensors, run_compressed=False):
+# evaluation records carry this, so their numbers are not read as int8/fp8 kernel speed.
+CPU_EXECUTION = ("on CPU, transformers decompresses the weights to floats at the first forward and quantizes and "
+                 "dequantizes activations per token in torch (simulated: no int8/fp8 kernels)")
+
 
 def write_variant(
     source: ModelSource, spec: QuantSpec, out_dir: Path, prepared: Prepared, save: Callable[[Path], Quantized]
@@ -40,6 +45,9 @@ def write_variant(
             "group_size": group.chosen,
             "group_size_requested": group.requested,
             "group_size_note": group.note or None,
+            "scheme": effective.scheme,
+            "activations": done.activations,
+            "cpu_execution": CPU_EXECUTION if done.activations else None,
             "symmetric": done.symmetric,
             "checkpoint_format": done.checkpoint_format,
             "backend": done.backend,

@@ -109,6 +109,6 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMeth
             raise backend_failure("llm-compressor", spec.method, err) from err
         model.save_pretrained(folder, save_compressed=True)
         prepared.tokenizer.save_pretrained(folder)
-        return Quantized("llmcompressor", CHECKPOINT_FORMAT, symmetric)
+        return Quantized("llmcompressor", CHECKPOINT_FORMAT, symmetric, method.activations)
 
     return write_variant(source, spec, out_dir, prepared, save)

@@ -9,6 +9,7 @@ import yaml
 # Card fields read from the manifest, in the order the facts table shows them.
 _FACT_ROWS = (
     ("Method", "method"),
+    ("Scheme", "scheme"),
     ("Checkpoint format", "checkpoint_format"),
     ("Backend", "backend"),
     ("Weight bits", "bits"),
@@ -41,8 +42,10 @@ def render_model_card(manifest: dict[str, Any]) -> str:
         },
     }
     lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "", f"# {manifest['name']}", ""]
+    # W8A8 and FP8 quantize activations too (at run time); the rest are weight-only.
+    what = f"weight and activation ({manifest['activations']})" if manifest.get("activations") else "weight-only"
     lines.append(
-        f"{method.upper()} {manifest['bits']}-bit weight-only quantization of `{manifest['source']['name']}` "
+        f"{method.upper()} {manifest['bits']}-bit {what} quantization of `{manifest['source']['name']}` "
         f"made with quantwb {manifest['versions'].get('quantwb', '?')}."
     )
     if manifest["source"].get("origin"):

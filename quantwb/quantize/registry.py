@@ -14,6 +14,9 @@ QUANTIZERS: dict[str, str] = {
     "gptq": "quantwb.quantize.hf_quantizer:GPTQQuantizer",
     "rtn": "quantwb.quantize.hf_quantizer:RTNQuantizer",
     "gguf": "quantwb.quantize.gguf:GGUFQuantizer",
+    "autoround": "quantwb.quantize.hf_quantizer:AutoRoundQuantizer",
+    "w8a8": "quantwb.quantize.hf_quantizer:W8A8Quantizer",
+    "fp8": "quantwb.quantize.hf_quantizer:FP8Quantizer",
 }
 
 
@@ -22,7 +25,7 @@ def methods() -> list[str]:
 
 
 def get_quantizer(method: str) -> Quantizer:
-    """An instance of the quantizer registered for `method` (awq, gptq, rtn, gguf)."""
+    """An instance of the quantizer registered for `method` (awq, gptq, rtn, gguf, autoround, w8a8, fp8)."""
     if method not in QUANTIZERS:
         raise UnsupportedError(f"unknown quantization method {method!r} (known: {', '.join(methods())})")
     module_name, class_name = QUANTIZERS[method].split(":")

@@ -42,10 +42,11 @@ class CalibrationPlan(_Strict):
 
 
 class VariantPlan(_Strict):
-    """One variant to make: the baseline itself (`fp`), a GGUF type, or an AWQ/GPTQ/RTN checkpoint."""
+    """One variant to make: the baseline itself (`fp`), a GGUF type, an AWQ/GPTQ/RTN/AutoRound checkpoint, an
+    AutoRound GGUF (`{method: autoround, type: Q4_K_M}`), or a W8A8/FP8 checkpoint (`{method: w8a8}`)."""
 
-    method: Literal["fp", "gguf", "awq", "gptq", "rtn", "gguf-mix"]
-    type: str | None = Field(default=None, description="GGUF file type, e.g. Q4_K_M")
+    method: Literal["fp", "gguf", "awq", "gptq", "rtn", "gguf-mix", "autoround", "w8a8", "fp8"]
+    type: str | None = Field(default=None, description="GGUF file type, e.g. Q4_K_M (gguf, or autoround's GGUF export)")
     match: str | None = Field(default=None, description="gguf-mix: the size of this stock GGUF type, e.g. Q4_K_M")
     target_bpw: float | None = Field(default=None, gt=0, description="gguf-mix: bits per weight to fit")
     bits: int | None = None
@@ -60,10 +61,16 @@ class VariantPlan(_Strict):
     def _consistent(self) -> VariantPlan:
         if self.method == "gguf" and not self.type:
             raise ValueError("a gguf variant needs `type` (e.g. Q4_K_M)")
-        if self.method != "gguf" and (self.type or self.imatrix):
-            raise ValueError(f"`type` and `imatrix` apply to gguf variants, not {self.method}")
+        if self.method != "gguf" and self.imatrix:
+            raise ValueError(f"`imatrix` applies to gguf variants, not {self.method}")
+        if self.method not in ("gguf", "autoround") and self.type:
+            raise ValueError(f"`type` applies to gguf and autoround variants, not {self.method}")
         if self.method in ("awq", "gptq", "rtn") and self.bits is None:
             raise ValueError(f"a {self.method} variant needs `bits`")
+        if self.method == "autoround" and self.bits is None and not self.type:
+            raise ValueError("an autoround variant needs `bits`, or a GGUF `type` for its GGUF export")
+        if self.method in ("w8a8", "fp8") and (self.bits or self.group_size or self.symmetric is not None):
+            raise ValueError(f"{self.method} fixes 8-bit weights per channel; it takes no bits, group_size or symmetric")
         if self.method == "fp" and (self.bits or self.group_size or self.options):
             raise ValueError("the fp variant is the baseline itself and takes no settings")
         if (self.method == "gguf-mix") != (self.match is not None or self.target_bpw is not None):
@@ -83,6 +90,10 @@ class VariantPlan(_Strict):
             return f"{self.type}-imatrix" if self.imatrix else str(self.type)
         if self.method == "gguf-mix":
             return f"mix-{self.match}" if self.match else f"mix-{self.target_bpw:g}bpw"
+        if self.method in ("w8a8", "fp8"):
+            return self.method
+        if self.type:
+            return f"{self.method}-{self.type}"
         group = "ch" if self.group_size in (None, -1) else self.group_size
         return f"{self.method}-w{self.bits}g{group}"
 
@@ -92,7 +103,7 @@ class VariantPlan(_Strict):
             return None
         # Every GGUF type gets the calibration too: under `imatrix: auto` llama.cpp may require a matrix (IQ2_XS...).
         # A gguf-mix chooses its types by KLD measured on the calibration text (not the text that judges it).
-        uses_calibration = self.method in ("awq", "gptq", "gguf", "gguf-mix")
+        uses_calibration = self.method in ("awq", "gptq", "gguf", "gguf-mix", "autoround", "w8a8")
         options = dict(self.options)
         if self.method == "gguf-mix":
             options.update({"match": self.match, "target_bpw": self.target_bpw})

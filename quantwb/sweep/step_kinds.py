@@ -49,7 +49,7 @@ class ChainState:
     @cached_property
     def spec(self) -> QuantSpec | None:
         spec = self.chain.variant.spec(self.plan.calibration)
-        if spec is None or spec.method == "gguf":  # llama.cpp quantizes on the CPU wherever the chain runs
+        if spec is None or spec.method in ("gguf", "gguf-mix"):  # llama.cpp quantizes on the CPU wherever the chain runs
             return spec
         return dataclasses.replace(spec, device=self.device)
 
