@@ -23,10 +23,12 @@ from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResu
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
-from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base
+from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base, tokenize_gguf_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
 from quantwb.formats.variant import Variant, safetensors_param_count
-from quantwb.models import ModelSource, resolve
+from quantwb.formats.gguf_facts import read_gguf_facts
+from quantwb.formats.gguf_source import resolve_model
+from quantwb.models import ModelSource
 from quantwb.records import (
     BaselineInfo,
     Record,
@@ -79,8 +81,8 @@ class TextSetup:
 
 def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
     """Measure each variant; returns the record paths (one per variant and evaluation)."""
-    base = resolve(config.base)
-    base_n_params = safetensors_param_count(base.path)
+    base = resolve_model(config.base)
+    base_n_params = _n_params(base)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
     if config.tasks is not None:
         check_tasks(config.tasks)  # an unknown task or missing task data fails before anything is computed
@@ -92,8 +94,8 @@ def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
 
 def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
     """lm-eval task suites (`config.tasks`, a TaskConfig) on each variant; one evaluation="tasks" record each."""
-    base = resolve(config.base)
-    base_n_params = safetensors_param_count(base.path)
+    base = resolve_model(config.base)
+    base_n_params = _n_params(base)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
     check_tasks(config.tasks)
     return _task_records(facts, base, config)
@@ -115,7 +117,8 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
         n_tokens = int(meta["n_text_tokens"])
         plan = base_cache.plan_from_meta(meta)
     else:
-        tokens = tokenize_base(base.path, text.text)
+        # a GGUF base is tokenized by llama.cpp, as llama-perplexity does, so the windows are its windows
+        tokens = tokenize_gguf_base(base.path, text.text) if base.format == "gguf" else tokenize_base(base.path, text.text)
         n_tokens = len(tokens.ids)
         plan = plan_windows(n_tokens, config.ctx, config.chunks, tokens.bos_id)
     for fact in facts:
@@ -139,7 +142,8 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
     """The base pass, in its own process, after checking the cache's size against the limit."""
     base, text, plan = setup.base, setup.text, setup.plan
-    size = base_cache.cache_size_bytes(plan, _vocab_size(base.path), config.cache_dtype)
+    vocab = len(tokens.vocab) if base.format == "gguf" else _vocab_size(base.path)
+    size = base_cache.cache_size_bytes(plan, vocab, config.cache_dtype)
     if size > config.max_cache_bytes:
         raise DataError(
             f"{plan.n_chunks} windows would need a {size / 2**30:.1f} GiB base cache (limit "
@@ -149,8 +153,13 @@ def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig
             "ctx": plan.ctx, "n_chunks": plan.n_chunks, "bos_id": plan.bos_id, "n_text_tokens": len(tokens.ids),
             "sample_ids": list(tokens.sample_ids)}
     job = BasePassJob(base.path, tokens.ids, plan, config.runner_options(), setup.cache_dir, config.cache_dtype, meta,
-                      tokens.vocab)
+                      tokens.vocab, base.format)
     run_isolated(run_base_pass, job, f"base pass of {base.name}")
+
+
+def _n_params(base: ModelSource) -> int | None:
+    """The base's logical parameter count (HF variants' bits per weight are counted against it)."""
+    return read_gguf_facts(base.path).n_params if base.format == "gguf" else safetensors_param_count(base.path)
 
 
 def _vocab_size(path: Path) -> int:
