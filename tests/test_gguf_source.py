@@ -59,3 +59,24 @@ def test_hf_only_commands_refuse_a_gguf_in_one_line(from_hf: dict[str, Path], tm
     result = invoke("rtn", str(from_hf["F16"]), "--out", str(tmp_path))
     assert result.exit_code == 2 and "GGUF" in one_error_line(result)
     assert gguf_source(from_hf["F16"]).sha256 == gguf_source(from_hf["F16"]).sha256 != resolve_model(str(from_hf["Q8_0"])).sha256
+
+
+def test_a_gguf_file_as_a_plan_model(from_hf: dict[str, Path], tmp_path: Path) -> None:
+    from quantwb.records import read_record
+    from quantwb.sweep import SweepOptions, run_sweep
+    from quantwb.sweep.plan import parse_plan
+
+    plan = parse_plan(f"""
+name: gguf-model
+models: ["{from_hf['F16']}"]
+variants: [fp, Q4_K_M]
+evaluations:
+  text: {{name: wiki, ctx: 128, chunks: 2}}
+""")
+    run_sweep(plan, SweepOptions(results_dir=tmp_path / "results"))
+    records = {r.variant.quant_type: r for r in map(read_record, (tmp_path / "results" / "records").rglob("*.json"))}
+    assert set(records) == {"F16", "Q4_K_M"}
+    base_sha = gguf_source(from_hf["F16"]).sha256
+    assert {r.baseline.sha256 for r in records.values()} == {base_sha}
+    assert records["F16"].kld.kld.mean == 0.0 and records["Q4_K_M"].kld.kld.mean > 0
+    assert Path(records["Q4_K_M"].variant.path).read_bytes() == from_hf["Q4_K_M"].read_bytes()

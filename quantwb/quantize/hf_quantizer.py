@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from quantwb.errors import UnsupportedError
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import gptqmodel_backend, llmc_backend
@@ -18,6 +19,8 @@ class HFQuantizer:
     method: ClassVar[str]
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        if source.format != "hf":  # a GGUF model in a plan: only its gguf variants can be made from it
+            raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
         method = HF_METHODS[self.method]
         spec = method.normalized(spec)
         options = method.parse_options(spec)
