@@ -149,3 +149,13 @@ def test_task_settings_must_agree_where_they_change_numbers(tmp_path: Path) -> N
     r.write_record(tasks_record(VARIANTS[0]), tmp_path / "data")
     with pytest.raises(RecordError, match="task arc_easy was scored on 2 different data files"):
         compare([tmp_path / "data"])
+
+
+def test_cli_without_results_reads_the_default_sweeps_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # results/default is relative to where a user runs quantwb
+    result = quantwb("compare")
+    assert result.returncode == 2 and "quantwb sweep" in one_error_line(result) and "results/default" in result.stderr
+    write_all(tmp_path / "results" / "default" / "records" / "smollm2-135m")
+    found = invoke("compare")
+    assert found.exit_code == 0 and "m-Q4_K_M" in found.stdout
+    assert "no RESULTS given: comparing results/default/records" in found.stderr
