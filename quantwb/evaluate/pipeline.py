@@ -25,9 +25,9 @@ from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base, tokenize_gguf_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
-from quantwb.formats.variant import Variant, safetensors_param_count
 from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.formats.gguf_source import resolve_model
+from quantwb.formats.variant import Variant, safetensors_param_count
 from quantwb.models import ModelSource
 from quantwb.records import (
     BaselineInfo,
