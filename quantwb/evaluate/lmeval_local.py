@@ -136,7 +136,12 @@ def _leaf_tasks(name: str, index: dict[str, dict[str, Any]]) -> list[str]:
 def _index() -> dict[str, dict[str, Any]]:
     """lm-eval's task index as {name: {kind, yaml, members}}, built by lm-eval once per version and kept on disk."""
     path = quantwb_home() / "lm-eval" / f"index-{metadata.version('lm-eval')}.json"
-    return _read_index(path) if path.is_file() else _build_index(path)
+    if path.is_file():
+        index = _read_index(path)
+        sample = next((entry["yaml"] for entry in index.values() if entry["yaml"]), None)
+        if sample and Path(sample).is_file():  # else lm-eval was installed elsewhere since: index it again
+            return index
+    return _build_index(path)
 
 
 @cache
