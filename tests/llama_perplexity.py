@@ -53,15 +53,18 @@ def ours(record: Record) -> dict[str, float]:
 
 
 def assert_same_statistics(record: Record, out: str, kld_abs: float) -> dict[str, float]:
-    """quantwb's record equals llama-perplexity's report: PPLs and same-top to its printed digits; KLD and Δp to
-    `kld_abs` + 0.1 % (llama.cpp stores the base's log-probs packed in 16 bits, quantwb float16 probabilities or
-    better, so per-position KLDs differ by that packing's step). Returns the differences seen."""
+    """quantwb's record equals llama-perplexity's report: the variant's PPL and same-top to its printed digits; the
+    base's PPL (llama.cpp reads it back from its 16-bit packing of the base's log-probs: off by at most half a
+    step, (max - min logit) / 65535 / 2 <= 3e-4 nats per position) to that bound; KLD and Δp to `kld_abs` + 0.1 %
+    (the same packing against quantwb's float16-or-better probabilities). Returns every difference seen."""
     theirs, mine = statistics(out), ours(record)
-    assert mine["ppl"] == pytest.approx(theirs["ppl"], rel=2e-6, abs=1e-6)
-    assert mine["base_ppl"] == pytest.approx(theirs["base_ppl"], rel=2e-6, abs=1e-6)
-    assert mine["ln_ppl_ratio"] == pytest.approx(theirs["ln_ppl_ratio"], abs=2e-6)
-    assert mine["same_top"] == pytest.approx(theirs["same_top"], abs=6e-6)
-    differences = {key: abs(mine[key] - theirs[key]) for key in theirs if key.startswith(("kld_", "dp_"))}
-    for key, difference in differences.items():
-        assert difference <= kld_abs + 1e-3 * abs(theirs[key]), (key, mine[key], theirs[key])
+    differences = {key: abs(mine[key] - theirs[key]) for key in theirs}
+    shown = {key: (mine[key], theirs[key]) for key in theirs}
+    assert mine["ppl"] == pytest.approx(theirs["ppl"], rel=2e-6, abs=1e-6), shown
+    assert mine["same_top"] == pytest.approx(theirs["same_top"], abs=6e-6), shown
+    assert mine["base_ppl"] == pytest.approx(theirs["base_ppl"], rel=3e-4), shown
+    assert mine["ln_ppl_ratio"] == pytest.approx(theirs["ln_ppl_ratio"], abs=3e-4 + 2e-6), shown
+    for key in theirs:
+        if key.startswith(("kld_", "dp_")):
+            assert differences[key] <= kld_abs + 1e-3 * abs(theirs[key]), (key, shown)
     return differences
