@@ -30,4 +30,4 @@ REPORT_RESULTS ?= results/default
 report:
 	quantwb sweep --results $(REPORT_RESULTS)
 	mkdir -p reports/default
-	for fmt in md html json; do quantwb compare $(REPORT_RESULTS)/records --out reports/default/report.$$fmt || exit 1; done
+	cp $(REPORT_RESULTS)/report.md $(REPORT_RESULTS)/report.html $(REPORT_RESULTS)/report.json reports/default/  # the sweep's own: it names the measuring code (tests/test_report_fresh.py)

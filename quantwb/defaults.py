@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+MODEL = "smollm2-135m"  # the built-in model `quantwb gguf|awq|gptq|rtn` use when no MODEL is given
+
 # Measuring: the text scored for PPL/KLD and its windows.
 EVAL_TEXT = "wiki"  # the packaged Wikipedia excerpt
 EVAL_CTX = 512  # tokens per window, llama-perplexity's default

@@ -1,4 +1,6 @@
-"""Resolve MODEL (local folder, built-in alias, hub id) to a `ModelSource` with a content hash."""
+"""Resolve MODEL (local folder, built-in alias, hub id) to a `ModelSource` with a content hash.
+
+A GGUF file as MODEL is resolved one layer up (quantwb.formats.gguf_source), where GGUF headers are read."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from quantwb.builtin_models import BUILTINS, materialize
 from quantwb.checkpoint_files import check_weight_files, read_config
@@ -23,13 +26,15 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A resolved Hugging Face causal-LM folder."""
+    """A resolved model: a Hugging Face causal-LM folder, or (format "gguf") a GGUF file."""
 
     name: str
     path: Path
     architecture: str
     sha256: str
     origin: str | None = None  # how the weights came to be, when that matters for reading results
+    format: Literal["hf", "gguf"] = "hf"
+    file_type: str | None = None  # GGUF only: its llama.cpp file type (F16, BF16, Q8_0, ...)
 
 
 def resolve(model: str) -> ModelSource:
@@ -55,7 +60,8 @@ def _source(name: str, path: Path, origin: str | None = None) -> ModelSource:
 def check_causal_lm(path: Path) -> str:
     """Return the architecture name of the causal LM in `path`, or raise NotACausalLMError."""
     if not path.is_dir():
-        raise NotACausalLMError(f"{path}: not a folder (expected a Hugging Face model folder with config.json)")
+        raise NotACausalLMError(f"{path}: not a folder (expected a Hugging Face model folder with config.json; "
+                                "a GGUF file is a MODEL only for gguf, eval --base and sweep plans)")
     config_path = path / "config.json"
     if not config_path.is_file():
         raise NotACausalLMError(f"{path}: no config.json, so not a Hugging Face model folder")

@@ -166,3 +166,13 @@ def test_speed_from_one_device_says_which(tmp_path: Path) -> None:
         r.write_record(text_record(spec), tmp_path)
     text = render_markdown(compare([tmp_path]))
     assert "Speed measured on: cpu" in text and "(cpu)" not in text
+
+
+def test_cli_without_results_reads_the_default_sweeps_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # results/default is relative to where a user runs quantwb
+    result = quantwb("compare")
+    assert result.returncode == 2 and "quantwb sweep" in one_error_line(result) and "results/default" in result.stderr
+    write_all(tmp_path / "results" / "default" / "records" / "smollm2-135m")
+    found = invoke("compare")
+    assert found.exit_code == 0 and "m-Q4_K_M" in found.stdout
+    assert "no RESULTS given: comparing results/default/records" in found.stderr

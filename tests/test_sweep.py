@@ -4,6 +4,7 @@ variant and resumed without redoing it, run again (nothing but the report), then
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from quantwb.records import read_record
 from quantwb.reports.compare import compare
 from quantwb.sweep import StepEvent, SweepOptions, run_sweep
 from quantwb.sweep.plan import parse_plan
+from quantwb.sweep.steps import code_version
 
 
 def _plan(model: Path, chunks: int = 3) -> str:
@@ -97,6 +99,7 @@ def test_sweep_report_covers_every_variant(sweep_runs: dict) -> None:
     assert report.task_columns == ("arc_easy.acc_norm",) and report.task_settings["limit"] == 6
     assert "model-rtn-w4g64" in (results / "report.md").read_text()
     assert 'src="data:image/png;base64,' in (results / "report.html").read_text()
+    assert json.loads((results / "report.json").read_text())["code_version"] == code_version()  # what measured it
 
 
 def test_changed_evaluation_reruns_only_evaluations(sweep_runs: dict, tiny_model: Path) -> None:

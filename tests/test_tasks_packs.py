@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from quantwb.errors import DataError, InputError, OfflineError
+from quantwb.errors import DataError, InputError
 from quantwb.evaluate import task_packs
 from tests.standard_tasks import STANDARD_YAML, standard_task_on_local_data
 
@@ -75,10 +75,11 @@ def test_unknown_task_is_one_line() -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_hub_task_offline_says_so() -> None:
-    # conftest sets HF_HUB_OFFLINE=1; lm-eval's wikitext task would download its data from the hub
-    with pytest.raises(OfflineError, match="'wikitext' is not in quantwb's offline pack"):
-        task_packs.resolve_tasks(("wikitext",), None, "wiki")
+def test_lm_eval_task_without_local_data_offline_names_the_file(tmp_path: Path) -> None:
+    # conftest sets HF_HUB_OFFLINE=1; lm-eval's wikitext task reads its test split from DIR/wikitext/
+    with pytest.raises(DataError, match=r"wikitext: no local data, expected .*wikitext/test\.jsonl") as caught:
+        task_packs.resolve_tasks(("wikitext",), tmp_path, "wiki")
+    assert "\n" not in str(caught.value)
 
 
 def test_split_documents() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
+from quantwb import defaults
 from quantwb.commands.options import budget_options
-from quantwb.errors import NoFitError
+from quantwb.errors import InputError, NoFitError
 from quantwb.reports.compare import CompareOptions
 from quantwb.reports.compare import compare as build
 from quantwb.reports.gate import Threshold, parse_threshold, raise_for_breaches
@@ -15,6 +16,7 @@ from quantwb.reports.recommend import DEFAULT_BY, Budgets, recommend
 from quantwb.reports.render import format_for, render, write_report
 from quantwb.reports.terminal import print_report
 from quantwb.reports.variants import METRICS
+from quantwb.sweep.plan import load_plan
 
 FORMAT_NAMES = ("md", "html", "json", "csv")
 
@@ -28,12 +30,23 @@ def _metrics_help() -> str:
     return "\b\nMetrics for --fail-on (also the JSON/CSV metric names):\n" + "\n".join(lines)
 
 
+def _default_records() -> Path:
+    """The records folder `quantwb sweep` writes for its default plan, or one line saying how to make it."""
+    plan = load_plan(None)
+    folder = Path(defaults.RESULTS_DIR) / plan.name / "records"  # sweep/run.py: <results>/records/<model>
+    if not folder.is_dir() or not any(folder.rglob("*.json")):
+        raise InputError(f"no RESULTS given and no records in {folder}: run `quantwb sweep` to make them (the default "
+                         "plan), or pass record files or folders")
+    click.echo(f"no RESULTS given: comparing {folder}", err=True)
+    return folder
+
+
 def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(value) for value in values)
 
 
 @click.command(epilog=_metrics_help())
-@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("results", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Output format (default: from --out's suffix, else a terminal table).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here (atomically) instead of stdout.")
 @click.option("--baseline", metavar="NAME", help="Use only records measured against this baseline (name or sha256 prefix).")
@@ -49,14 +62,15 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseline: str | None,
             allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...], max_size: int | None,
             max_ram: int | None, budget_ctx: int | None, kv_type: str, min_gen_tps: float | None, by: str) -> None:
-    """Compare the records in RESULTS (files, folders, globs): one row per variant, sorted by size.
+    """Compare the records in RESULTS (files, folders, globs; default: the records of `quantwb sweep`'s default plan,
+    results/default): one row per variant, sorted by size.
 
     Shows format, method, bits per weight, size, peak RAM, PPL and PPL ratio, mean and p99 KLD,
     same-top %, task scores and tokens/s; marks the Pareto-optimal variants (★: no other variant is
     both smaller and better). The metrics --fail-on knows are listed below.
     """
 
-    report = build(list(results), CompareOptions(baseline, allow_mixed_baselines, thresholds))
+    report = build(list(results) or [_default_records()], CompareOptions(baseline, allow_mixed_baselines, thresholds))
     chosen = format_for(out, fmt)
     budgets = Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower())
     if budgets.given:  # the recommendation goes above the table (stderr when the table goes to a file or a machine format)

@@ -36,7 +36,8 @@ def _render(paths: list[Path]) -> None:
 
 @click.command("eval")
 @click.argument("variants", nargs=-1, required=True)
-@click.option("--base", required=True, help="The model the variants were made from (folder, alias or hub id).")
+@click.option("--base", required=True, help="The model the variants were made from (HF folder, alias, hub id, or a GGUF file, "
+              "then scored and tokenized by llama.cpp, as llama-perplexity scores its KLD base).")
 @click.option("--text", default=defaults.EVAL_TEXT, show_default=True, help="Packaged text name (wiki, c4) or a .txt/.jsonl file.")
 @click.option("--ctx", default=defaults.EVAL_CTX, show_default=True, type=click.IntRange(min=4), help="Window length in tokens.")
 @click.option("--chunks", type=click.IntRange(min=1), help="Score only the first N windows (default: all).")

@@ -10,13 +10,13 @@ from rich.table import Table
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
-from quantwb.commands.options import calibration_options
-from quantwb.models import resolve
+from quantwb.commands.options import calibration_options, default_model, model_argument
+from quantwb.formats.gguf_source import resolve_model
 from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 
 
 @click.command()
-@click.argument("model")
+@model_argument
 @click.option("--type", "types", multiple=True, required=True, metavar="TYPE",
               help="llama.cpp file type (F16, Q8_0, Q4_K_M, IQ4_XS, ...); repeat for several.")
 @click.option("--imatrix", default=defaults.IMATRIX, show_default=True, metavar="auto|compute|none|FILE",
@@ -25,13 +25,18 @@ from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 @calibration_options("Text the imatrix is computed on")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.OUT_DIR),
               show_default=True, help="Folder for the .gguf files, manifests and Modelfiles.")
-def gguf(model: str, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int, seed: int,
-         out_dir: Path) -> None:
-    """Convert MODEL to GGUF once (llama.cpp's converter) and quantize it to each --type (llama.cpp)."""
+@click.option("--allow-requantize", is_flag=True,
+              help="Accept an already quantized GGUF (e.g. Q8_0) as MODEL; the manifests record it (requantized_from).")
+def gguf(model: str | None, types: tuple[str, ...], imatrix: str, calibration: str, samples: int, seq_len: int, seed: int,
+         out_dir: Path, allow_requantize: bool) -> None:
+    """Convert MODEL (HF folder, alias or hub id; without MODEL, the built-in default model) to GGUF once with
+    llama.cpp's converter and quantize it to each --type with llama.cpp. MODEL may also be a GGUF file (F32, F16,
+    BF16): it is quantized directly, as llama-quantize does."""
 
     choice = ImatrixChoice.parse(imatrix)
     spec = CalibrationSpec(text=calibration, samples=samples, seq_len=seq_len, seed=seed)
-    artifacts = quantize_gguf(resolve(model), list(types), out_dir, choice, spec)
+    model = default_model(model)
+    artifacts = quantize_gguf(resolve_model(model), list(types), out_dir, choice, spec, allow_requantize)
     table = Table(title=f"quantwb gguf {model}")
     for column in ("file", "type", "MiB", "params", "bpw", "imatrix"):
         table.add_column(column)

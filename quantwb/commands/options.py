@@ -83,3 +83,16 @@ def budget_options(command: Callable) -> Callable:
     )):
         command = option(command)
     return command
+
+
+def model_argument(command: Callable) -> Callable:
+    """An optional MODEL argument; without it the command uses defaults.MODEL (see `default_model`)."""
+    return click.argument("model", required=False)(command)
+
+
+def default_model(model: str | None) -> str:
+    """MODEL as given, else the embedded default, said in one line on stderr."""
+    if model:
+        return model
+    click.echo(f"no MODEL given: using {defaults.MODEL}", err=True)
+    return defaults.MODEL

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
-from quantwb.commands.options import DEVICE_META, calibration_options, device_option
+from quantwb.commands.options import DEVICE_META, calibration_options, default_model, device_option, model_argument
 from quantwb.devices import resolve_device
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
@@ -26,16 +26,17 @@ def _model_and_output(command: Callable) -> Callable:
         "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.OUT_DIR), show_default=True,
         help="Folder in which the variant folder (named like smollm2-135m-gptq-w4g128) is written.",
     )(command)
-    return click.argument("model")(command)
+    return model_argument(command)
 
 
-def _run(method: str, model: str, out_dir: Path, calibration: CalibrationSpec | None, **fields) -> None:
-    """Resolve MODEL, run the registered quantizer, print where the variant went and what it weighs."""
+def _run(method: str, model: str | None, out_dir: Path, calibration: CalibrationSpec | None, **fields) -> None:
+    """Resolve MODEL (default: the embedded one), run the registered quantizer, print where the variant went and
+    what it weighs."""
 
     options = tuple(sorted(fields.pop("options").items()))
     device = resolve_device(click.get_current_context().meta[DEVICE_META])
     spec = QuantSpec(method=method, calibration=calibration, options=options, device=device, **fields)
-    source = resolve(model)
+    source = resolve(default_model(model))
     artifact = get_quantizer(method).run(source, spec, out_dir)
     m = artifact.manifest
     Console(stderr=True).print(
@@ -71,9 +72,10 @@ def _format_option(method: str, classic_help: str) -> Callable[[Callable], Calla
               help="Asymmetric groups with a zero point (AWQ's standard), or symmetric.")
 @calibration_options("Calibration text")
 @_format_option("awq", "the classic AWQ GEMM format")
-def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool, calibration: str, samples: int,
+def awq(model: str | None, out_dir: Path, bits: int, group_size: int, zero_point: bool, calibration: str, samples: int,
         seq_len: int, seed: int, checkpoint_format: str) -> None:
-    """Activation-aware weight quantization of MODEL (folder, alias or hub id)."""
+    """Activation-aware weight quantization of MODEL (folder, alias or hub id; without MODEL, the built-in default
+    model)."""
     _run("awq", model, out_dir, CalibrationSpec(calibration, samples, seq_len, seed), bits=bits, group_size=group_size,
          symmetric=not zero_point, options={"format": checkpoint_format})
 
@@ -88,7 +90,7 @@ def awq(model: str, out_dir: Path, bits: int, group_size: int, zero_point: bool,
               help="Symmetric groups, or groups with a zero point.")
 @calibration_options("Calibration text")
 @_format_option("gptq", "the classic GPTQ format")
-def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool, damp: float, symmetric: bool,
+def gptq(model: str | None, out_dir: Path, bits: int, group_size: int, act_order: bool, damp: float, symmetric: bool,
          calibration: str, samples: int, seq_len: int, seed: int, checkpoint_format: str) -> None:
     """GPTQ (second-order, error-compensating) weight quantization of MODEL."""
     _run("gptq", model, out_dir, CalibrationSpec(calibration, samples, seq_len, seed), bits=bits, group_size=group_size,
@@ -100,7 +102,7 @@ def gptq(model: str, out_dir: Path, bits: int, group_size: int, act_order: bool,
 @_scheme_options("Weight bits: 2, 3, 4 or 8.")
 @click.option("--symmetric/--zero-point", default=HF_METHODS["rtn"].default_symmetric, show_default=True,
               help="Symmetric groups, or groups with a zero point.")
-def rtn(model: str, out_dir: Path, bits: int, group_size: int, symmetric: bool) -> None:
+def rtn(model: str | None, out_dir: Path, bits: int, group_size: int, symmetric: bool) -> None:
     """Round-to-nearest weight quantization of MODEL (no calibration): the baseline GPTQ and AWQ must beat."""
     _run("rtn", model, out_dir, None, bits=bits, group_size=group_size, symmetric=symmetric, options={})
 

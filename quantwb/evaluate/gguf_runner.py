@@ -73,6 +73,7 @@ class GGUFRunner:
             # llama-cpp-python's own context holds one sequence; ours holds one per window of a batch.
             params = llama_cpp.llama_context_params.from_buffer_copy(self.llm.context_params)
             params.n_ctx, params.n_batch, params.n_seq_max = tokens, tokens, self.batch_windows
+            params.n_ubatch = min(tokens, 512)  # llama-perplexity's default micro-batch, so the float rounding matches
             self._ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
             if not self._ctx:
                 raise EvaluationError(f"{path}: llama.cpp could not make a context of {tokens} tokens")

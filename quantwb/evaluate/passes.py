@@ -44,6 +44,7 @@ class BasePassJob:
     meta: dict
     token_strings: tuple[str, ...]
     topk: int | None = None  # store only the base's top K per position (and the tail mass)
+    format: Literal["hf", "gguf"] = "hf"  # a GGUF base is scored by llama.cpp, as llama-perplexity scores it
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _math_pool(threads: int) -> ThreadPoolExecutor:
 def run_base_pass(job: BasePassJob) -> None:
     """Score the base on every window and write the cache folder atomically."""
     with quiet_libraries(_CHILD_ENV):
-        runner = open_runner("hf", job.base_path, job.options)
+        runner = open_runner(job.format, job.base_path, job.options)
         plan = job.plan
         store = np.dtype(job.dtype).type
         with atomic_path(job.cache_dir) as tmp, _math_pool(job.options.threads) as pool:

@@ -26,10 +26,13 @@ from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResu
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
-from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base
+from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base, tokenize_gguf_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
+from quantwb.formats.gguf_facts import read_gguf_facts
+from quantwb.formats.gguf_source import resolve_model
+from quantwb.formats.manifest import read_manifest
 from quantwb.formats.variant import Variant, safetensors_param_count
-from quantwb.models import ModelSource, resolve
+from quantwb.models import ModelSource
 from quantwb.records import (
     BaselineInfo,
     Record,
@@ -88,8 +91,8 @@ class TextSetup:
 def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
     """Measure each variant; returns the record paths (one per variant and evaluation)."""
     ensure_folder(Path(config.out_dir))  # an unwritable --out fails now, not after every variant was measured
-    base = resolve(config.base)
-    base_n_params = safetensors_param_count(base.path)
+    base = resolve_model(config.base)
+    base_n_params = _n_params(base)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
     check_sources(facts, base, config.allow_foreign_variant)
     if config.tasks is not None:
@@ -102,18 +105,28 @@ def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
 
 def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
     """lm-eval task suites (`config.tasks`, a TaskConfig) on each variant; one evaluation="tasks" record each."""
-    base = resolve(config.base)
-    base_n_params = safetensors_param_count(base.path)
+    base = resolve_model(config.base)
+    base_n_params = _n_params(base)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
     check_sources(facts, base, config.allow_foreign_variant)
     check_tasks(config.tasks)
     return _task_records(facts, base, config)
 
 
+def base_identities(base: ModelSource) -> set[str] | None:
+    """The content hashes a variant of `base` may name as its source: the base's own, and for a GGUF base made by
+    quantwb the model it was made from; None for a GGUF of unknown origin (nothing to compare with)."""
+    if base.format != "gguf":
+        return {base.sha256}
+    source = (read_manifest(base.path).get("source") or {}).get("sha256")
+    return {base.sha256, source} if source else None
+
+
 def check_sources(facts: list[Variant], base: ModelSource, allow_foreign: bool) -> None:
     """Refuse a variant whose manifest says it was made from another model (tokenizers may still agree)."""
+    known = base_identities(base)
     for fact in facts:
-        if fact.source_sha256 and fact.source_sha256 != base.sha256 and not allow_foreign:
+        if known is not None and fact.source_sha256 and fact.source_sha256 not in known and not allow_foreign:
             raise InputError(
                 f"{fact.path}: made from another model (source sha256 {fact.source_sha256[:12]}, the base {base.name} is "
                 f"{base.sha256[:12]}); evaluate it against its own base, or pass --allow-foreign-variant"
@@ -123,7 +136,7 @@ def check_sources(facts: list[Variant], base: ModelSource, allow_foreign: bool) 
 def _task_records(facts: list[Variant], base: ModelSource, config: EvalConfig) -> list[Path]:
     baseline = BaselineInfo(name=base.name, sha256=base.sha256, origin=base.origin)
     tasks = dataclasses.replace(config.tasks, device=config.runner_options().device)
-    return write_task_records([variant_info(fact, base.sha256) for fact in facts], baseline, tasks, Path(config.out_dir))
+    return write_task_records([variant_info(fact, base_identities(base)) for fact in facts], baseline, tasks, Path(config.out_dir))
 
 
 def prepare_text(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> TextSetup:
@@ -137,7 +150,8 @@ def prepare_text(facts: list[Variant], base: ModelSource, base_n_params: int | N
         n_tokens = int(meta["n_text_tokens"])
         plan = base_cache.plan_from_meta(meta)
     else:
-        tokens = tokenize_base(base.path, text.text)
+        # a GGUF base is tokenized by llama.cpp, as llama-perplexity does, so the windows are its windows
+        tokens = tokenize_gguf_base(base.path, text.text) if base.format == "gguf" else tokenize_base(base.path, text.text)
         n_tokens = len(tokens.ids)
         plan = plan_windows(n_tokens, config.ctx, config.chunks, tokens.bos_id)
     for fact in facts:
@@ -179,7 +193,7 @@ def position_stats(path: Path, setup: TextSetup, config: EvalConfig, label: str)
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
     """The base pass, in its own process, after checking the cache's size against the limit."""
     base, text, plan = setup.base, setup.text, setup.plan
-    vocab = _vocab_size(base.path)
+    vocab = len(tokens.vocab) if base.format == "gguf" else _vocab_size(base.path)
     if config.kld_topk is not None and not 1 <= config.kld_topk < vocab:
         raise InputError(f"--kld-topk must be between 1 and the vocabulary size - 1 ({vocab - 1}), got {config.kld_topk}")
     size = base_cache.cache_size_bytes(plan, vocab, config.cache_dtype, config.kld_topk)
@@ -192,8 +206,13 @@ def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig
             "ctx": plan.ctx, "n_chunks": plan.n_chunks, "bos_id": plan.bos_id, "n_text_tokens": len(tokens.ids),
             "sample_ids": list(tokens.sample_ids)}
     job = BasePassJob(base.path, tokens.ids, plan, config.runner_options(), setup.cache_dir, config.cache_dtype, meta,
-                      tokens.vocab, config.kld_topk)
+                      tokens.vocab, config.kld_topk, base.format)
     run_isolated(run_base_pass, job, f"base pass of {base.name}")
+
+
+def _n_params(base: ModelSource) -> int | None:
+    """The base's logical parameter count (HF variants' bits per weight are counted against it)."""
+    return read_gguf_facts(base.path).n_params if base.format == "gguf" else safetensors_param_count(base.path)
 
 
 def _vocab_size(path: Path) -> int:
@@ -216,9 +235,9 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig)
             and topk == config.kld_topk and same_device)
 
 
-def variant_info(fact: Variant, base_sha256: str | None = None) -> VariantInfo:
-    """The record's description of `fact`; `base_sha256` marks a variant made from another model."""
-    foreign = bool(base_sha256 and fact.source_sha256 and fact.source_sha256 != base_sha256)
+def variant_info(fact: Variant, base_identities: set[str] | None = None) -> VariantInfo:
+    """The record's description of `fact`; `base_identities` (see base_identities()) mark one made from another model."""
+    foreign = bool(base_identities and fact.source_sha256 and fact.source_sha256 not in base_identities)
     return VariantInfo(
         name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
         sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
@@ -232,7 +251,7 @@ def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: Variant
     return Record(
         evaluation="text",
         created_at=now_utc(),
-        variant=variant_info(fact, setup.base.sha256),
+        variant=variant_info(fact, base_identities(setup.base)),
         baseline=BaselineInfo(name=setup.base.name, sha256=setup.base.sha256, origin=setup.base.origin),
         text=TextData(name=setup.text.name, sha256=setup.text.sha256, n_tokens=setup.n_tokens, ctx=plan.ctx,
                       n_chunks=plan.n_chunks, n_scored=plan.n_scored),

@@ -1,7 +1,8 @@
 """Resolve task names to lm-eval task configs: quantwb's offline pack (local JSONL) or lm-eval's own tasks.
 
 The pack (quantwb/data/tasks/*.yaml) keeps lm-eval's prompts and metrics and swaps only the dataset for
-local files under a data folder; a name outside the pack goes to lm-eval unchanged (it needs the hub).
+local files under a data folder; any other task or group lm-eval registers reads local files the same way
+(lmeval_local.py), and goes to the hub only when they are missing and the hub is reachable.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import json
 import logging
 import os
 import re
+import socket
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-from quantwb.errors import DataError, InputError, OfflineError
+from quantwb.errors import DataError, InputError
+from quantwb.evaluate import lmeval_local
+from quantwb.evaluate.lmeval_local import yaml_sha256
 from quantwb.fileio import atomic_path, sha256_file, sha256_text
 from quantwb.home import hub_offline, quantwb_home
 from quantwb.texts import load_text
@@ -36,6 +40,7 @@ class ResolvedTask:
     spec: str | dict[str, Any]
     data_sha256: str | None  # content hash of the local data; None for lm-eval's hub tasks
     config_sha256: str | None  # hash of the pack YAML, so editing a prompt invalidates cached results
+    include_dir: Path | None = None  # generated YAMLs that point lm-eval's own config at local files
 
 
 def pack_dir() -> Path:
@@ -73,7 +78,7 @@ def resolve_tasks(names: tuple[str, ...], tasks_dir: Path | None, text: str) -> 
         elif name in pack:
             resolved.append(_pack_task(name, folder))
         else:
-            resolved.append(_lm_eval_task(name, pack))
+            resolved.append(_lm_eval_task(name, pack, folder))
     return resolved
 
 
@@ -96,16 +101,7 @@ def _pack_task(name: str, folder: Path, data_files: dict[str, Path] | None = Non
             )
     config["dataset_kwargs"] = {**config["dataset_kwargs"], "data_files": {s: str(p) for s, p in files.items()}}
     digest = sha256_text("".join(sha256_file(p) for _, p in sorted(files.items())))
-    return ResolvedTask(name=name, spec=config, data_sha256=digest, config_sha256=_yaml_sha256(pack_dir() / f"{name}.yaml"))
-
-
-def _yaml_sha256(path: Path) -> str:
-    """Hash of a pack YAML and the YAMLs it includes (arc_challenge reuses arc_easy's prompts)."""
-    from lm_eval.tasks._yaml_loader import load_yaml
-
-    include = load_yaml(path, resolve_func=False, recursive=False).get("include") or []
-    included = [path.parent / name for name in ([include] if isinstance(include, str) else include)]
-    return sha256_text(sha256_file(path) + "".join(_yaml_sha256(child) for child in included))
+    return ResolvedTask(name=name, spec=config, data_sha256=digest, config_sha256=yaml_sha256(pack_dir() / f"{name}.yaml"))
 
 
 def _text_task(text_name: str) -> ResolvedTask:
@@ -128,22 +124,29 @@ def split_documents(text: str) -> list[str]:
     return [block.strip() for block in blocks if block.strip()]
 
 
-def _lm_eval_task(name: str, pack: set[str]) -> ResolvedTask:
-    if name not in lm_eval_task_names():
+def _lm_eval_task(name: str, pack: set[str], folder: Path) -> ResolvedTask:
+    """lm-eval's own config for `name`, reading local files from `folder`; the hub only when they are missing and
+    the hub is reachable (an unreachable hub would retry for minutes: the missing file is named at once instead)."""
+    if not lmeval_local.registered(name):
         raise InputError(
             f"unknown task {name!r}: not in quantwb's offline pack ({', '.join(sorted(pack))}) nor in lm-eval's tasks"
         )
-    if hub_offline(datasets=True):
-        raise OfflineError(
-            f"task {name!r} is not in quantwb's offline pack and lm-eval would download its data, but the hub "
-            f"is offline; offline tasks: {', '.join(sorted(pack))}"
-        )
-    return ResolvedTask(name=name, spec=name, data_sha256=None, config_sha256=None)
+    try:
+        local = lmeval_local.localize(name, folder)
+    except DataError:
+        if hub_offline(datasets=True) or not _hub_reachable():
+            raise
+        log.info("%s: no local data in %s; lm-eval will download it", name, folder)
+        return ResolvedTask(name=name, spec=name, data_sha256=None, config_sha256=None)
+    return ResolvedTask(name=name, spec=name, data_sha256=local.data_sha256, config_sha256=local.config_sha256,
+                        include_dir=local.include_dir)
 
 
-@cache
-def lm_eval_task_names() -> frozenset[str]:
-    """Every task, group and tag name lm-eval knows (indexing its YAMLs takes a few seconds)."""
-    from lm_eval.tasks import TaskManager
-
-    return frozenset(TaskManager().all_tasks)
+def _hub_reachable(timeout_s: float = 1.0) -> bool:
+    """Whether a TCP connection to the hub opens within `timeout_s`."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True

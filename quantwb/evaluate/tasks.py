@@ -127,8 +127,10 @@ def _evaluate(lm: Any, tasks: list[task_packs.ResolvedTask], config: TaskConfig)
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    # lm-eval's own index is only needed for hub task names; pack tasks are passed as full configs.
-    manager = TaskManager(include_defaults=any(isinstance(task.spec, str) for task in tasks))
+    # lm-eval's own index is only needed for its task names; pack tasks are passed as full configs. Its tasks made
+    # offline are found through the generated YAMLs, which override the registered ones of the same name.
+    include = [str(task.include_dir) for task in tasks if task.include_dir is not None]
+    manager = TaskManager(include_defaults=any(isinstance(task.spec, str) for task in tasks), include_path=include or None)
     try:
         with native_stderr_to_log():  # lm-eval runs `git describe`, whose "fatal: not a git repository" is not ours to show
             output = simple_evaluate(

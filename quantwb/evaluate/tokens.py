@@ -70,6 +70,14 @@ def tokenize_base(base_path: Path, text: str) -> BaseTokens:
                       vocab=_hf_vocab(tokenizer))
 
 
+def tokenize_gguf_base(base_path: Path, text: str) -> BaseTokens:
+    """Token ids of `text` as llama.cpp tokenizes it for a GGUF base (llama-perplexity's common_tokenize: the
+    vocabulary's own special tokens added, special-token strings in the text read as plain text)."""
+    sample = text[:SAMPLE_CHARS]
+    (ids, sample_ids), vocab, bos_id = _gguf_view(base_path, (text, sample))
+    return BaseTokens(ids=np.asarray(ids, dtype=np.int32), bos_id=bos_id, sample=sample, sample_ids=sample_ids, vocab=vocab)
+
+
 def cached_base_tokens(meta: dict, token_strings: tuple[str, ...], text: str) -> BaseTokens:
     """The BaseTokens view a complete base cache holds (ids left empty: the cache has them), no tokenizer loaded."""
     sample = text[:SAMPLE_CHARS]
@@ -94,18 +102,26 @@ def variant_tokenizer_view(fmt: Literal["hf", "gguf"], path: Path, sample: str) 
 
 def _gguf_tokenizer_view(job: tuple[Path, str]) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """In a child process: the GGUF's vocabulary and its encoding of the sample (verbose, so an assert is printed)."""
-    import llama_cpp
-
     path, sample = job
     os.environ["GGML_NO_BACKTRACE"] = "1"  # a dying ggml would otherwise attach gdb for a backtrace (this child's own env)
-    vocab_only = load_llama(path, vocab_only=True, verbose=True)
+    (ids,), texts, _ = _gguf_view(path, (sample,), verbose=True)
+    return ids, texts
+
+
+def _gguf_view(path: Path, texts: tuple[str, ...], verbose: bool = False
+               ) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...], int | None]:
+    """llama.cpp's ids for each of `texts` (BOS as its vocabulary says, special strings as plain text), the
+    vocabulary's token strings, and the BOS id it adds (None: it adds none)."""
+    import llama_cpp
+
+    vocab_only = load_llama(path, vocab_only=True, verbose=verbose)
     try:
         vocab = llama_cpp.llama_model_get_vocab(vocab_only.model)
-        add_bos = llama_cpp.llama_vocab_get_add_bos(vocab)
-        ids = tuple(vocab_only.tokenize(sample.encode("utf-8"), add_bos=add_bos, special=False))
-        texts = tuple(llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace")
-                      for i in range(llama_cpp.llama_vocab_n_tokens(vocab)))
-        return ids, texts
+        add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab))
+        ids = tuple(tuple(vocab_only.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False)) for text in texts)
+        strings = tuple(llama_cpp.llama_vocab_get_text(vocab, i).decode("utf-8", "replace")
+                        for i in range(llama_cpp.llama_vocab_n_tokens(vocab)))
+        return ids, strings, int(llama_cpp.llama_vocab_bos(vocab)) if add_bos else None
     finally:
         vocab_only.close()
 

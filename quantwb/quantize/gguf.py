@@ -1,5 +1,6 @@
 """GGUF variants: convert the HF model once (llama.cpp's converter), then quantize each type from that file
-with llama.cpp's `llama_model_quantize`, optionally weighted by an importance matrix.
+with llama.cpp's `llama_model_quantize`, optionally weighted by an importance matrix. A GGUF source is
+quantized directly, as llama-quantize does (a quantized one only when requantizing is allowed).
 
 Each output is `<model>-<TYPE>[-imat].gguf` with `<file>.manifest.json` and an Ollama `<stem>.Modelfile`.
 """
@@ -20,6 +21,7 @@ from quantwb.disk import ensure_folder
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file, write_json_atomic
 from quantwb.formats.gguf_facts import read_gguf_facts
+from quantwb.formats.gguf_source import is_float_source
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
 from quantwb.formats.manifest import read_manifest, write_manifest
 from quantwb.formats.variant import Variant, read_variant
@@ -70,18 +72,22 @@ def quantize_gguf(
     out_dir: Path,
     imatrix: ImatrixChoice = ImatrixChoice(),
     calibration: CalibrationSpec = CalibrationSpec(),
+    allow_requantize: bool = False,
 ) -> list[Variant]:
-    """Make one GGUF per type in `out_dir`, all from one F16 conversion; nothing half-written keeps a final name."""
+    """Make one GGUF per type in `out_dir`, all from one F16 conversion (or from the GGUF `source` itself, as
+    llama-quantize does); nothing half-written keeps a final name."""
     wanted = list(dict.fromkeys(parse_gguf_type(name) for name in types))
     ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the conversion
     if not wanted:
         raise InputError("give at least one --type")
+    requantize = _check_requantize(source, allow_requantize)
     given = (read_imatrix(imatrix.path), imatrix.path) if imatrix.path else None  # a bad file fails before any work
     clock = Stopwatch()
-    quantized = [t for t in wanted if not t.made_by_converter]
-    intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE) if quantized else None
+    from_gguf = source.format == "gguf"
+    quantized = [t for t in wanted if from_gguf or not t.made_by_converter]
+    intermediate = source.path if from_gguf else convert_to_gguf(source, INTERMEDIATE_TYPE) if quantized else None
     convert_s = clock.seconds
-    uses = {t: _uses_imatrix(t, imatrix, intermediate) for t in quantized}
+    uses = {t: _uses_imatrix(t, imatrix, intermediate, memo=not from_gguf, requantize=requantize) for t in quantized}
     matrix = _prepare_imatrix(source, given, calibration, out_dir, intermediate) if any(uses.values()) else None
     shared_s = clock.seconds
     artifacts = []
@@ -95,20 +101,36 @@ def quantize_gguf(
             artifacts.append(read_variant(final))
             continue
         with atomic_path(final) as tmp:
-            if gguf_type.made_by_converter:
+            if gguf_type.made_by_converter and not from_gguf:
                 shutil.copyfile(convert_to_gguf(source, gguf_type.name), tmp)
             else:
                 assert intermediate is not None
-                quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None)
+                quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None,
+                              allow_requantize=requantize)
         timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
-        artifacts.append(write_gguf_manifest(final, source, gguf_type, used, intermediate, timings))
+        artifacts.append(write_gguf_manifest(final, source, gguf_type, used, None if from_gguf else intermediate, timings))
     return artifacts
 
 
-def _uses_imatrix(gguf_type: GGUFType, choice: ImatrixChoice, intermediate: Path) -> bool:
+def _check_requantize(source: ModelSource, allowed: bool) -> bool:
+    """Whether llama.cpp must requantize (a quantized GGUF source); refused unless the user allowed it."""
+    if is_float_source(source):
+        return False
+    if not allowed:
+        raise InputError(
+            f"{source.path}: already quantized ({source.file_type}); quantizing it again loses more than quantizing "
+            "from F16/BF16/F32 — pass --allow-requantize to do it anyway"
+        )
+    return True
+
+
+def _uses_imatrix(gguf_type: GGUFType, choice: ImatrixChoice, intermediate: Path, memo: bool = True,
+                  requantize: bool = False) -> bool:
     if choice.mode in ("compute", "file"):
         return True
-    needed = _needs_imatrix(intermediate, gguf_type.ftype)
+    # a user's GGUF source gets no memo file beside it: the dry run is asked each time
+    needed = (_needs_imatrix(intermediate, gguf_type.ftype) if memo
+              else needs_imatrix(intermediate, gguf_type.ftype, requantize))
     if needed and choice.mode == "none":
         raise UnsupportedError(
             f"{gguf_type.name} needs an importance matrix (llama.cpp refuses it without one); "
@@ -138,6 +160,11 @@ def _prepare_imatrix(
     """The given imatrix, or one computed on `calibration` and saved beside the outputs for reuse."""
     if given is not None:
         data, path = given
+    elif source.format == "gguf":
+        raise UnsupportedError(
+            f"{source.path}: quantwb computes importance matrices from the Hugging Face model, not from a GGUF; "
+            "pass --imatrix FILE (e.g. made by llama-imatrix), or --imatrix none for types that do not need one"
+        )
     else:
         data = compute_imatrix(source.path, source.architecture, calibration)
         path = out_dir / f"{safe_model_name(source)}.imatrix.gguf"
@@ -165,8 +192,11 @@ def write_gguf_manifest(
         "type": gguf_type.name,
         "llama_ftype": gguf_type.ftype,
         "source": {"name": source.name, "path": str(source.path), "sha256": source.sha256,
-                   "architecture": source.architecture, "origin": source.origin,
-                   "weights_format": weights_format(source.path)},  # pickle is noted: safetensors is expected
+                   "architecture": source.architecture, "origin": source.origin, "format": source.format,
+                   "file_type": source.file_type,
+                   # pickle is noted: safetensors (or a GGUF) is expected
+                   "weights_format": weights_format(source.path) if source.format == "hf" else "gguf"},
+        "requantized_from": None if is_float_source(source) else source.file_type,  # --allow-requantize was given
         "intermediate": {"type": INTERMEDIATE_TYPE, "sha256": converted_sha256(intermediate)} if intermediate else None,
         "imatrix": None if used is None else {
             "path": str(used.path), "sha256": used.sha256, "entries": len(used.data.sums),
@@ -210,4 +240,5 @@ class GGUFQuantizer:
         if not spec.gguf_type:
             raise InputError("a gguf variant needs a gguf type (e.g. Q4_K_M)")
         choice = ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
-        return quantize_gguf(source, [spec.gguf_type], out_dir, choice, spec.calibration or CalibrationSpec())[0]
+        return quantize_gguf(source, [spec.gguf_type], out_dir, choice, spec.calibration or CalibrationSpec(),
+                             allow_requantize=bool(spec.option("allow_requantize", False)))[0]

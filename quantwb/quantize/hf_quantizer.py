@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from quantwb.disk import ensure_folder
+from quantwb.errors import UnsupportedError
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import autoround_backend, autoround_gguf, gptqmodel_backend, llmc_backend
@@ -22,6 +23,8 @@ class HFQuantizer:
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the model was quantized
+        if source.format != "hf":  # a GGUF model in a plan: only its gguf variants can be made from it
+            raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
         method = HF_METHODS[self.method]
         spec = method.normalized(spec)
         options = method.parse_options(spec)

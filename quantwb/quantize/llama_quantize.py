@@ -69,13 +69,14 @@ def _overrides_array(overrides: Sequence[tuple[str, int]]):
 
 
 def _params(ftype: int, nthread: int, dry_run: bool, imatrix: Mapping[str, np.ndarray] | None,
-            overrides: Sequence[tuple[str, int]] = ()):
+            overrides: Sequence[tuple[str, int]] = (), allow_requantize: bool = False):
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype
     params.nthread = nthread
     params.dry_run = dry_run
+    params.allow_requantize = allow_requantize
     keepalive: list = []
     if imatrix:
         array, buffers = _imatrix_array(imatrix)
@@ -91,13 +92,14 @@ def _params(ftype: int, nthread: int, dry_run: bool, imatrix: Mapping[str, np.nd
 def quantize_file(
     src: Path, dst: Path, ftype: int, imatrix: Mapping[str, np.ndarray] | None = None, nthread: int = 0,
     overrides: Sequence[tuple[str, int]] = (),
+    allow_requantize: bool = False,
 ) -> str:
     """Quantize the GGUF `src` into `dst` with llama.cpp; return llama.cpp's log; raise QuantizationError on failure.
 
     `overrides`: (regex on tensor names, ggml type) pairs, first match wins (`llama-quantize --tensor-type`)."""
     import llama_cpp
 
-    params, _keepalive = _params(ftype, nthread or (os.cpu_count() or 1), False, imatrix, overrides)
+    params, _keepalive = _params(ftype, nthread or (os.cpu_count() or 1), False, imatrix, overrides, allow_requantize)
     with capture_llama_log() as captured:
         status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
     if status != 0:
@@ -105,11 +107,11 @@ def quantize_file(
     return captured.text
 
 
-def needs_imatrix(src: Path, ftype: int) -> bool:
+def needs_imatrix(src: Path, ftype: int, allow_requantize: bool = False) -> bool:
     """Ask llama.cpp (a dry run, no data written) whether this file type needs an importance matrix for `src`."""
     import llama_cpp
 
-    params, _ = _params(ftype, 1, True, None)
+    params, _ = _params(ftype, 1, True, None, allow_requantize=allow_requantize)
     with capture_llama_log() as captured:
         status = llama_cpp.llama_model_quantize(str(src).encode(), os.devnull.encode(), ctypes.byref(params))
     if status != 0:

@@ -45,6 +45,7 @@ class Report:
     pareto_metric: str | None
     record_paths: tuple[Path, ...]
     breaches: tuple[Breach, ...] = field(default=())
+    code_version: str | None = None  # set by a sweep, whose every step was keyed by this code version
 
     @property
     def task_names(self) -> tuple[str, ...]:

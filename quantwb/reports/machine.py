@@ -39,6 +39,7 @@ def render_json(report: Report) -> str:
         "metric_descriptions": {name: METRICS[name].description for name in METRICS},
         "variants": [_row(row, names) for row in report.rows],
         "breaches": [str(b) for b in report.breaches],
+        "code_version": report.code_version,  # the measuring code (a sweep's report), None from `quantwb compare`
     }
     return json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n"
 

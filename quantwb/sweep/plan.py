@@ -147,7 +147,7 @@ class Plan(_Strict):
     """What a sweep makes and measures."""
 
     name: str = "sweep"
-    models: tuple[str, ...] = Field(min_length=1, description="folders, built-in aliases or hub ids")
+    models: tuple[str, ...] = Field(min_length=1, description="folders, built-in aliases, hub ids or GGUF files")
     calibration: CalibrationPlan = CalibrationPlan()
     variants: tuple[VariantPlan, ...] = Field(min_length=1)
     evaluations: Evaluations = Evaluations(text=TextEvaluation())

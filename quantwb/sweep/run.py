@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -140,6 +140,7 @@ def _write_reports(plan: Plan, options: SweepOptions, results_dir: Path) -> list
         if not records.is_dir():
             continue
         report = compare([records])  # an inconsistent set is an error: a report must not mix measurements
+        report = replace(report, code_version=code_version())  # every step of this sweep was keyed by it
         stem = "report" if len(plan.models) == 1 else f"report-{model_slug(model)}"
         for fmt in REPORT_FORMATS:
             written.append(write_report(report, fmt, results_dir / f"{stem}.{fmt}"))

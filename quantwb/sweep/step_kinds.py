@@ -18,7 +18,7 @@ from quantwb.errors import EvaluationError
 from quantwb.evaluate import task_packs
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_variants
 from quantwb.evaluate.tasks import TaskConfig
-from quantwb.models import resolve
+from quantwb.formats.gguf_source import resolve_model
 from quantwb.quantize.registry import get_quantizer
 from quantwb.sweep.mix import MIX_METHOD, mix_variant
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
@@ -44,7 +44,7 @@ class ChainState:
 
     @cached_property
     def source(self) -> ModelSource:
-        return resolve(self.chain.model)
+        return resolve_model(self.chain.model)  # a GGUF file is a model too (its gguf variants, measured by llama.cpp)
 
     @cached_property
     def spec(self) -> QuantSpec | None:

@@ -3,8 +3,6 @@ llama.cpp's own `llama-perplexity --kl-divergence` (built from the llama-cpp-pyt
 
 from __future__ import annotations
 
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.records import Record, read_record
+from tests import llama_perplexity as lp
 
 pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
@@ -73,18 +72,6 @@ def test_hf_runner_matches_gguf_runner_on_f16(records: dict[str, Record]) -> Non
     assert records["F16"].perplexity.ppl == pytest.approx(records["base"].perplexity.ppl, rel=0.005)
 
 
-def _llama_perplexity(binary: Path, *args: str) -> str:
-    result = subprocess.run([str(binary), "-c", str(CTX), "--chunks", str(CHUNKS), "-t", str(THREADS), *args],
-                            capture_output=True, text=True, check=True)
-    return result.stdout + result.stderr
-
-
-def _number(pattern: str, text: str) -> float:
-    match = re.search(pattern, text)
-    assert match, f"{pattern!r} not in llama-perplexity output"
-    return float(match.group(1))
-
-
 def test_gguf_numbers_agree_with_llama_perplexity(patched, records: dict[str, Record], variants: dict[str, Path],
                                                   wiki_text: Path, tmp_path: Path) -> None:
     from bench.llama_tools import llama_perplexity
@@ -94,10 +81,11 @@ def test_gguf_numbers_agree_with_llama_perplexity(patched, records: dict[str, Re
     # llama.cpp needs its base as a GGUF: the lossless F32 conversion of the same HF base
     base_gguf = convert_to_gguf(resolve("smollm2-135m"), "F32")
     base_logits = tmp_path / "base.kld"
-    _llama_perplexity(binary, "-m", str(base_gguf), "-f", str(wiki_text), "--kl-divergence-base", str(base_logits))
+    lp.run(binary, CTX, CHUNKS, THREADS, "-m", str(base_gguf), "-f", str(wiki_text), "--kl-divergence-base", str(base_logits))
     for name in GGUF_TYPES:
-        out = _llama_perplexity(binary, "-m", str(variants[name]), "--kl-divergence-base", str(base_logits), "--kl-divergence")
-        ppl, kld = _number(r"Mean PPL\(Q\)\s*:\s*([\d.]+)", out), _number(r"Mean\s+KLD:\s*([-\d.]+)", out)
+        out = lp.run(binary, CTX, CHUNKS, THREADS, "-m", str(variants[name]), "--kl-divergence-base", str(base_logits),
+                     "--kl-divergence")
+        ppl, kld = lp.number(r"Mean PPL\(Q\)\s*:\s*([\d.]+)", out), lp.number(r"Mean\s+KLD:\s*([-\d.]+)", out)
         ours = records[name]
         assert ours.perplexity.ppl == pytest.approx(ppl, rel=0.01), name
         if name != "F16":  # F16's KLD (~1e-5) is rounding noise in both tools; compare where it is signal
