@@ -24,3 +24,8 @@ GROUP_SIZE = 128  # weights per scale group; the most common size in released ch
 
 # GGUF: compute an importance matrix only for the types llama.cpp refuses without one.
 IMATRIX = "auto"
+
+# Paired comparisons and gate bounds: a percentile bootstrap over whole windows (documents, for tasks).
+CONFIDENCE_LEVEL = 0.95  # of every interval quantwb compare reports or gates on
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0  # fixed, so one set of records always gives the same report

@@ -55,6 +55,9 @@ class PositionStats:
     kld: np.ndarray
     p_diff: np.ndarray
     same_top: np.ndarray  # bool
+    base_top_p: np.ndarray  # the base's top-1 probability (from the stored p)
+    base_top: np.ndarray  # the base's argmax token
+    variant_top: np.ndarray  # the variant's argmax token
 
     @staticmethod
     def concat(parts: list[PositionStats]) -> PositionStats:
@@ -93,7 +96,9 @@ def position_stats(base: BaseRows, variant: LogitParts) -> PositionStats:
     """KLD, Δp = q[tok] − p[tok] and same-top for each position; base and variant rows must align."""
     kld = base.plogp - cross_term(base.p, variant, base.p_sum)
     p_diff = np.exp(-variant.nll) - np.exp(-base.nll)
-    return PositionStats(nll=variant.nll, base_nll=base.nll, kld=kld, p_diff=p_diff, same_top=variant.top == base.top)
+    base_top_p = base.p[np.arange(len(base.top)), base.top].astype(np.float32)
+    return PositionStats(nll=variant.nll, base_nll=base.nll, kld=kld, p_diff=p_diff, same_top=variant.top == base.top,
+                         base_top_p=base_top_p, base_top=base.top, variant_top=variant.top)
 
 
 def _distribution(values: np.ndarray, percentiles: tuple[float, ...], with_rms: bool = False) -> Distribution:

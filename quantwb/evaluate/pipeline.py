@@ -14,17 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from quantwb import defaults
 from quantwb.errors import DataError, RecordError
-from quantwb.evaluate import base_cache, kld
+from quantwb.evaluate import base_cache, kld, positions
 from quantwb.evaluate.artifact import inspect_artifact
 from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
-from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base
+from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, hf_tokenizer, tokenize_base
 from quantwb.evaluate.windows import WindowPlan, plan_windows
+from quantwb.fileio import sha256_file
 from quantwb.formats.variant import Variant, safetensors_param_count
 from quantwb.models import ModelSource, resolve
 from quantwb.records import (
@@ -132,8 +135,18 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
             continue
         job = VariantPassJob(fact.name, fact.format, fact.path, setup.cache_dir, config.runner_options(), config.gen_tokens)
         result = run_isolated(run_variant_pass, job, fact.name)
-        paths.append(write_record(_record(fact, setup, config, result), Path(config.out_dir)))
+        extras = _position_data(fact, setup, config, result)
+        paths.append(write_record(_record(fact, setup, config, result, extras), Path(config.out_dir)))
     return paths
+
+
+def _position_data(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> dict[str, Any]:
+    """The record's per-position fields: the .npz beside it, KLD by the base's confidence, the worst positions."""
+    sidecar = positions.write_sidecar(positions.position_arrays(result.stats), Path(config.out_dir) / f"{fact.name}.text.npz")
+    tokenizer = hf_tokenizer(setup.base.path)  # decodes the worst positions' context (a fraction of a second)
+    tokens = np.load(setup.cache_dir / "tokens.npy")  # the ids every runner was fed
+    worst = positions.worst_positions(result.stats, tokens, setup.plan, tokenizer.decode)
+    return {"positions": sidecar, "kld_by_confidence": positions.confidence_buckets(result.stats), "worst_positions": worst}
 
 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
@@ -166,6 +179,9 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup) -> bool:
     except RecordError:
         return False
     text = record.text
+    sidecar = record.positions
+    if sidecar is None or not (path.parent / sidecar.file).is_file() or sha256_file(path.parent / sidecar.file) != sidecar.sha256:
+        return False  # a record without its per-position data is measured again
     return (record.variant.sha256 == fact.sha256 and record.baseline.sha256 == setup.base.sha256 and text is not None
             and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks)
 
@@ -178,7 +194,7 @@ def variant_info(fact: Variant) -> VariantInfo:
     )
 
 
-def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> Record:
+def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult, extras: dict[str, Any]) -> Record:
     plan = setup.plan
     return Record(
         evaluation="text",
@@ -196,4 +212,5 @@ def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: Variant
         ),
         library_versions=library_versions(),
         environment=environment(),
+        **extras,
     )

@@ -44,6 +44,9 @@ def render_html(report: Report, title: str = "quantwb report") -> str:
     parts.append("</tbody></table></div>")
     if report.breaches:
         parts.append("<h2>Gate breaches</h2><ul>" + "".join(f'<li class="breach">{escape(str(b))}</li>' for b in report.breaches) + "</ul>")
+    if report.regressions:
+        parts.append("<h2>Regressions against the previous run</h2><ul>"
+                     + "".join(f'<li class="breach">{escape(str(r))}</li>' for r in report.regressions) + "</ul>")
     for plot in report_plots(report):
         data = base64.b64encode(plot.png).decode("ascii")
         parts.append(

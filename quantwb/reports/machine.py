@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from quantwb.reports.compare import Report
+from quantwb.reports.statistics_json import statistics_json
 from quantwb.reports.variants import METRICS, VariantRow, known_metrics
 
 
@@ -38,6 +39,7 @@ def render_json(report: Report) -> str:
         "metric_descriptions": {name: METRICS[name].description for name in METRICS},
         "variants": [_row(row, names) for row in report.rows],
         "breaches": [str(b) for b in report.breaches],
+        **statistics_json(report),
     }
     return json.dumps(payload, indent=2) + "\n"
 
