@@ -81,15 +81,21 @@ def statistics_lines(report: Report) -> list[str]:
     if section := report.paired:
         lines.append(f"Δ columns: each variant minus {section.against} on the same positions, {section.method}; "
                      f"{SIGNIFICANT} = the interval excludes 0")
-        for name, paired in section.rows.items():
-            if paired.reason:
-                lines.append(f"Δ columns {NOT_AVAILABLE} for {name}: {paired.reason}")
+        lines += _grouped(f"Δ columns {NOT_AVAILABLE}", {name: row.reason for name, row in section.rows.items()
+                                                         if row.reason and name != section.against})
     if flips := report.flips:
         lines.append(f"Flips: documents whose 0/1 score differs from {flips.against}'s (↓ right→wrong, ↑ wrong→right); "
                      "p = exact McNemar test (two-sided binomial on the flips)")
-        for name, reason in flips.reasons.items():
-            lines.append(f"Flips {NOT_AVAILABLE} for {name}: {reason}")
+        lines += _grouped(f"Flips {NOT_AVAILABLE}", {name: reason for name, reason in flips.reasons.items() if name != flips.against})
     return lines + noise_floor_lines(report)
+
+
+def _grouped(prefix: str, reasons: dict[str, str | None]) -> list[str]:
+    """One line per distinct reason, naming the variants it applies to."""
+    by_reason: dict[str | None, list[str]] = {}
+    for name, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(name)
+    return [f"{prefix} for {', '.join(names)}: {reason}" for reason, names in by_reason.items()]
 
 
 def noise_floor_lines(report: Report) -> list[str]:
@@ -97,7 +103,7 @@ def noise_floor_lines(report: Report) -> list[str]:
     texts = [row.text for row in report.rows if row.text is not None]
     if not texts:
         return []
-    conditions = sorted({f"{t.resources.device}, {t.resources.threads} threads" for t in texts})
+    conditions = sorted({f"{t.resources.device}, {t.resources.threads or 'unrecorded'} threads" for t in texts})
     lines = [f"Noise floor: the same artifact evaluated twice under the same conditions ({'; '.join(conditions)}) gives "
              "identical numbers (per-position data equal to the bit; tests/test_positions.py checks it)"]
     engine = next((row for row in report.rows if row.variant.format == "gguf" and row.variant.quant_type in ("F16", "BF16", "F32")
