@@ -218,3 +218,22 @@ def test_tasks_record_reads_its_samples(tmp_path: Path) -> None:
     assert (q2.right_to_wrong, q2.wrong_to_right, q2.n_documents) == (2, 1, 6)
     assert "arc_easy flips %" in render_markdown(report) and "| 50.0 (2↓ 1↑) | 1 |" in render_markdown(report)
     assert read_record(tmp_path / "m-Q2_K.tasks.json").samples.file == "m-Q2_K.tasks.npz"
+
+
+def test_html_shows_confidence_plot_and_worst_positions(tmp_path: Path) -> None:
+    from quantwb.records import ConfidenceBucket, WorstPosition
+    from quantwb.reports.html import render_html
+
+    write_all(tmp_path)
+    for k, spec in enumerate(VARIANTS):
+        buckets = [ConfidenceBucket(lo=lo, hi=lo + 0.25, n_positions=100, kld_mean=spec[7] * (4 - i) + 1e-6,
+                                    same_top_p=0.5 + 0.1 * i) for i, lo in enumerate((0.0, 0.25, 0.5, 0.75))]
+        worst = [WorstPosition(position=7 + k, window=0, kld=3.5, base_top_p=0.9, context="Once upon a <time>", target=" there",
+                               base_top=" there", variant_top=" a")]
+        record = text_record(spec).model_copy(update={"kld_by_confidence": buckets, "worst_positions": worst})
+        write_record(record, tmp_path)
+    html = render_html(compare([tmp_path]))
+    assert "KLD and top-1 agreement by the baseline&#x27;s confidence" in html
+    assert html.count('<figure class="plot">') == 4
+    assert "Drill-down: largest KLD positions" in html and "Once upon a &lt;time&gt;<mark> there</mark>" in html
+    assert json.loads(render_json(compare([tmp_path])))["kld_by_confidence"]["m-Q2_K"][0]["n_positions"] == 100
