@@ -237,3 +237,22 @@ def test_html_shows_confidence_plot_and_worst_positions(tmp_path: Path) -> None:
     assert html.count('<figure class="plot">') == 4
     assert "Drill-down: largest KLD positions" in html and "Once upon a &lt;time&gt;<mark> there</mark>" in html
     assert json.loads(render_json(compare([tmp_path])))["kld_by_confidence"]["m-Q2_K"][0]["n_positions"] == 100
+
+
+def test_task_regression_is_paired_over_documents(tmp_path: Path) -> None:
+    def run(folder: Path, right: int) -> Path:
+        spec = VARIANTS[-1]  # m-Q2_K
+        arrays = {"arc_easy.doc_id": np.arange(40, dtype=np.float32),
+                  "arc_easy.acc_norm": (np.arange(40) < right).astype(np.float32)}
+        sidecar = write_sidecar(arrays, folder / f"{spec[0]}.tasks.npz")
+        record = tasks_record(spec)
+        metrics = [m.model_copy(update={"value": right / 40}) if m.name == "acc_norm" and m.task == "arc_easy" else m
+                   for m in record.metrics]
+        write_record(record.model_copy(update={"samples": sidecar, "metrics": metrics}), folder)
+        return folder
+
+    old, new = run(tmp_path / "old", 30), run(tmp_path / "new", 20)
+    found = compare([new], CompareOptions(previous=old, regression_metrics=("arc_easy.acc_norm",))).regressions
+    assert [(r.variant, r.method) for r in found] == [("m-Q2_K", "paired over documents")]
+    assert found[0].new - found[0].old == pytest.approx(-0.25) and found[0].hi < 0
+    assert compare([old], CompareOptions(previous=new, regression_metrics=("arc_easy.acc_norm",))).regressions == ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from quantwb.reports.compare import Report
-from quantwb.reports.mcnemar import FlipSection
+from quantwb.reports.mcnemar import Flips, FlipSection
 from quantwb.reports.paired import PAIRED, Interval, PairedSection
 from quantwb.reports.variants import VariantRow
 
@@ -35,25 +35,20 @@ def paired_cell(section: PairedSection, name: str) -> Callable[[VariantRow], str
     return cell
 
 
-def flips_cell(section: FlipSection, key: str) -> Callable[[VariantRow], str]:
+def flips_cell(section: FlipSection, key: str, text: Callable[[Flips], str]) -> Callable[[VariantRow], str]:
+    """A cell of the variant's flips on `key`, written by `text`."""
+    def cell(row: VariantRow) -> str:
+        if row.variant.name == section.against:
+            return REFERENCE
+        found = section.rows.get(row.variant.name, {}).get(key)
+        return NOT_AVAILABLE if found is None else text(found)
+
+    return cell
+
+
+def _flips_pct(found: Flips) -> str:
     """`6.0 (3↓ 0↑)`: % of documents whose answer flipped, right→wrong ↓ and wrong→right ↑."""
-    def cell(row: VariantRow) -> str:
-        if row.variant.name == section.against:
-            return REFERENCE
-        found = section.rows.get(row.variant.name, {}).get(key)
-        return NOT_AVAILABLE if found is None else f"{found.flips_pct:.1f} ({found.right_to_wrong}↓ {found.wrong_to_right}↑)"
-
-    return cell
-
-
-def flips_p_cell(section: FlipSection, key: str) -> Callable[[VariantRow], str]:
-    def cell(row: VariantRow) -> str:
-        if row.variant.name == section.against:
-            return REFERENCE
-        found = section.rows.get(row.variant.name, {}).get(key)
-        return NOT_AVAILABLE if found is None else f"{found.p_value:.2g}"
-
-    return cell
+    return f"{found.flips_pct:.1f} ({found.right_to_wrong}↓ {found.wrong_to_right}↑)"
 
 
 def paired_columns(report: Report) -> list[tuple[str, Callable[[VariantRow], str]]]:
@@ -70,7 +65,8 @@ def flip_columns(report: Report, key: str) -> list[tuple[str, Callable[[VariantR
     if section is None or not any(key in flips for flips in section.rows.values()):
         return []
     task = key.partition(".")[0]
-    return [(f"{task} flips %", flips_cell(section, key)), (f"{task} p", flips_p_cell(section, key))]
+    return [(f"{task} flips %", flips_cell(section, key, _flips_pct)),
+            (f"{task} p", flips_cell(section, key, lambda found: f"{found.p_value:.2g}"))]
 
 
 def statistics_lines(report: Report) -> list[str]:

@@ -1,9 +1,9 @@
 """`--previous OLD --fail-on-regression METRICS`: which variants got worse than in an earlier run, beyond noise.
 
 OLD is a folder of records (or record files) or a report.json. Variants are matched by name. When both
-runs kept per-position data on the same windows, the change is paired: the window bootstrap of the
-per-position difference (reports/paired.py), a regression when the whole interval lies on the worse side
-of 0. Otherwise the two values are independent estimates: a regression when the change exceeds
+runs kept per-position data on the same windows (per-document scores, for a task metric), the change is
+paired: the bootstrap of the per-window (per-document) difference (reports/paired.py), a regression when
+the whole interval lies on the worse side of 0. Otherwise the two values are independent estimates: a regression when the change exceeds
 z·sqrt(u_new² + u_old²), with u each side's standard error (a metric without one, such as size_bytes,
 counts as exact).
 """
@@ -15,10 +15,12 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from quantwb.errors import GateError, InputError, RecordError
 from quantwb.reports.intervals import BOOTSTRAPPED, estimate, z_value
-from quantwb.reports.paired import Bootstrap, paired_difference
-from quantwb.reports.sidecars import text_positions
+from quantwb.reports.paired import Bootstrap, bootstrap_mean, paired_difference
+from quantwb.reports.sidecars import task_samples, text_positions
 from quantwb.reports.variants import VariantRow, higher_is_better, known_metrics
 
 
@@ -69,10 +71,16 @@ def previous_values(old: Path, metrics: tuple[str, ...], load_rows) -> dict[str,
 
 
 def _from_report(payload: dict, metrics: tuple[str, ...]) -> dict[str, dict[str, Previous]]:
+    """Values and standard errors from a JSON report: its window-bootstrap intervals where it has them."""
     found: dict[str, dict[str, Previous]] = {}
+    intervals = payload.get("intervals") or {}
     for variant in payload.get("variants", []):
         values, stderr = variant.get("metrics", {}), variant.get("stderr", {})
+        bootstrapped = intervals.get(variant["variant"], {})
         for metric in metrics:
+            if metric in bootstrapped:
+                found.setdefault(variant["variant"], {})[metric] = Previous(bootstrapped[metric]["value"], bootstrapped[metric]["se"])
+                continue
             value = values.get(metric)
             if isinstance(value, (int, float)):
                 se = values.get(f"{metric}_unc", stderr.get(metric)) or 0.0
@@ -80,8 +88,23 @@ def _from_report(payload: dict, metrics: tuple[str, ...]) -> dict[str, dict[str,
     return found
 
 
+def _paired_documents(new: VariantRow, old: VariantRow, metric: str, options: Bootstrap):
+    """new − old of a task metric by the bootstrap over the documents both runs scored, when both kept them."""
+    mine, theirs = task_samples(new), task_samples(old)
+    ids = f"{metric.partition('.')[0]}.doc_id"
+    if not mine or not theirs or metric not in mine.data or metric not in theirs.data:
+        return None
+    _, i, j = np.intersect1d(mine.data[ids], theirs.data[ids], return_indices=True)
+    if len(i) < 2:
+        return None
+    differences = mine.data[metric][i].astype(np.float64) - theirs.data[metric][j].astype(np.float64)
+    return bootstrap_mean(differences, options), "paired over documents"
+
+
 def _paired(new: VariantRow, old: VariantRow | None, metric: str, options: Bootstrap):
     """new − old by the window bootstrap, when both rows kept per-position data on the same windows."""
+    if old is not None and metric not in BOOTSTRAPPED and "." in metric:
+        return _paired_documents(new, old, metric, options)
     if old is None or metric not in BOOTSTRAPPED or new.text is None or old.text is None or new.text.text != old.text.text:
         return None
     mine, theirs = text_positions(new), text_positions(old)

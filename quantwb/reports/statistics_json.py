@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from quantwb.reports.compare import Report
+from quantwb.reports.intervals import BOOTSTRAPPED, estimate
 from quantwb.reports.paired import Interval
 
 
@@ -14,7 +15,7 @@ def _interval(interval: Interval) -> dict[str, Any]:
 
 
 def statistics_json(report: Report) -> dict[str, Any]:
-    """The JSON report's keys `paired`, `flips`, `kld_by_confidence` and `regressions`."""
+    """The JSON report's keys `intervals` (95%, by variant), `paired`, `flips`, `kld_by_confidence` and `regressions`."""
     paired = flips = None
     if section := report.paired:
         paired = {
@@ -33,8 +34,15 @@ def statistics_json(report: Report) -> dict[str, Any]:
                          for name, per_key in section.rows.items()},
             "n/a": section.reasons,
         }
+    intervals = {}
+    for row in report.rows:
+        found = {metric: estimate(row, metric) for metric in BOOTSTRAPPED}
+        chosen = {metric: {**_interval(e.interval), "method": e.method} for metric, e in found.items() if e is not None}
+        if chosen:
+            intervals[row.variant.name] = chosen
     return {
         "reference_note": report.reference_note,
+        "intervals": intervals,
         "paired": paired,
         "flips": flips,
         "kld_by_confidence": {row.variant.name: [b.model_dump(mode="json") for b in row.text.kld_by_confidence]
