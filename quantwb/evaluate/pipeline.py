@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -127,6 +128,7 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
     if not cached:
         _compute_base_cache(setup, tokens, config)
     paths = []
+    decode = _decoder(base.path)
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
         if not config.force and _is_current(out, fact, setup):
@@ -135,17 +137,29 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
             continue
         job = VariantPassJob(fact.name, fact.format, fact.path, setup.cache_dir, config.runner_options(), config.gen_tokens)
         result = run_isolated(run_variant_pass, job, fact.name)
-        extras = _position_data(fact, setup, config, result)
+        extras = _position_data(fact, setup, config, result, decode)
         paths.append(write_record(_record(fact, setup, config, result, extras), Path(config.out_dir)))
     return paths
 
 
-def _position_data(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> dict[str, Any]:
+def _decoder(base_path: Path) -> Callable[[Sequence[int]], str]:
+    """Token ids -> text with the base's tokenizer, loaded on first use (once per evaluation, not per variant)."""
+    loaded: list[Any] = []
+
+    def decode(ids: Sequence[int]) -> str:
+        if not loaded:
+            loaded.append(hf_tokenizer(base_path))
+        return loaded[0].decode(ids)
+
+    return decode
+
+
+def _position_data(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult,
+                   decode: Callable[[Sequence[int]], str]) -> dict[str, Any]:
     """The record's per-position fields: the .npz beside it, KLD by the base's confidence, the worst positions."""
     sidecar = positions.write_sidecar(positions.position_arrays(result.stats), Path(config.out_dir) / f"{fact.name}.text.npz")
-    tokenizer = hf_tokenizer(setup.base.path)  # decodes the worst positions' context (a fraction of a second)
     tokens = np.load(setup.cache_dir / "tokens.npy")  # the ids every runner was fed
-    worst = positions.worst_positions(result.stats, tokens, setup.plan, tokenizer.decode)
+    worst = positions.worst_positions(result.stats, tokens, setup.plan, decode)
     return {"positions": sidecar, "kld_by_confidence": positions.confidence_buckets(result.stats), "worst_positions": worst}
 
 
