@@ -19,10 +19,10 @@ LIMIT = 40
 TASKS = ("arc_easy", "hellaswag")
 
 
-def _damaged_copy(model_dir: Path, out: Path, scale: float = 0.5) -> Path:
-    """The tiny model with seeded Gaussian noise (`scale` x each matrix's std) on its layers' weight matrices.
-    Its Q2_K and even ternary (TQ1_0) GGUFs flip none of these answers: their choice log-likelihoods move by well
-    under the gaps between the choices, so flips need a coarser damage than the tiny model's quantizations do."""
+def _damaged_copy(model_dir: Path, out: Path, scale: float = 2.0) -> Path:
+    """The tiny model with seeded Gaussian noise (`scale` x each matrix's std) on every weight matrix.
+    Its Q2_K and ternary (TQ1_0) GGUFs, and noise of 0.5 std, flip none of these answers: the choices'
+    log-likelihoods move by less than the gaps between them. Measured: 2 std flips 3 of 40 ARC-Easy answers."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -30,8 +30,8 @@ def _damaged_copy(model_dir: Path, out: Path, scale: float = 0.5) -> Path:
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for name, weight in model.named_parameters():
-            if weight.ndim == 2 and ".layers." in name:
+        for weight in model.parameters():
+            if weight.ndim == 2:
                 weight.add_(torch.randn(weight.shape, generator=generator) * weight.std() * scale)
     model.save_pretrained(out)
     return out
