@@ -41,3 +41,8 @@ MIX_CANDIDATES = ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_0")
 MIX_REFERENCE_TYPE = "Q8_0"
 MIX_SCAN_CHUNKS = 8
 MIX_LAYERS_PER_GROUP = 1
+
+# Paired comparisons and gate bounds: a percentile bootstrap over whole windows (documents, for tasks).
+CONFIDENCE_LEVEL = 0.95  # of every interval quantwb compare reports or gates on
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0  # fixed, so one set of records always gives the same report

@@ -138,6 +138,38 @@ class Resources(_Strict):
     batch_size: int | None = None  # windows per forward pass (text) or lm-eval's batch size (tasks)
 
 
+class Sidecar(_Strict):
+    """A numpy .npz file beside a record (per-position or per-document data), named relative to the record."""
+
+    file: str = Field(description="file name in the record's folder, e.g. m-Q4_K_M.text.npz")
+    sha256: str = Field(description="sha256 of the file's bytes; a file that changed no longer matches")
+    size_bytes: int
+    arrays: list[str] = Field(description="names of the arrays it holds")
+
+
+class ConfidenceBucket(_Strict):
+    """KLD and top-1 agreement over the positions where the baseline's top-1 probability lies in [lo, hi)."""
+
+    lo: float
+    hi: float = Field(description="upper end; the last bucket includes 1.0")
+    n_positions: int
+    kld_mean: float | None = Field(default=None, description="mean KLD of the bucket's positions, nats; None if empty")
+    same_top_p: float | None = Field(default=None, description="share of the bucket's positions where both top-1 agree")
+
+
+class WorstPosition(_Strict):
+    """One of the scored positions with the largest KLD, with its decoded context."""
+
+    position: int = Field(description="index among the scored positions")
+    window: int
+    kld: float = Field(description="KL(base || variant) at this position, nats")
+    base_top_p: float = Field(description="the baseline's top-1 probability here")
+    context: str = Field(description="decoded tokens before the predicted one")
+    target: str = Field(description="the token that follows in the text")
+    base_top: str = Field(description="the baseline's most likely token")
+    variant_top: str = Field(description="the variant's most likely token")
+
+
 class Record(_Strict):
     """One variant under one evaluation."""
 
@@ -155,6 +187,10 @@ class Record(_Strict):
     resources: Resources = Field(default_factory=Resources)
     library_versions: dict[str, str] = Field(default_factory=dict)
     environment: dict[str, str] = Field(default_factory=dict)
+    positions: Sidecar | None = Field(default=None, description="text: per-position NLL, KLD, top-1 agreement, base top-1 p")
+    kld_by_confidence: list[ConfidenceBucket] = Field(default_factory=list, description="text: KLD by the base's top-1 probability")
+    worst_positions: list[WorstPosition] = Field(default_factory=list, description="text: the positions with the largest KLD")
+    samples: Sidecar | None = Field(default=None, description="tasks: lm-eval's per-document scores (log_samples)")
 
 
 def now_utc() -> str:

@@ -13,6 +13,7 @@ from quantwb.reports.compare import CompareOptions
 from quantwb.reports.compare import compare as build
 from quantwb.reports.gate import Threshold, parse_threshold, raise_for_breaches
 from quantwb.reports.recommend import DEFAULT_BY, Budgets, recommend
+from quantwb.reports.regression import raise_for_regressions
 from quantwb.reports.render import format_for, render, write_report
 from quantwb.reports.terminal import print_report
 from quantwb.reports.variants import METRICS
@@ -41,6 +42,10 @@ def _default_records() -> Path:
     return folder
 
 
+def _metric_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
 def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[Threshold, ...]:
     return tuple(parse_threshold(value) for value in values)
 
@@ -55,13 +60,22 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--fail-on", "thresholds", multiple=True, metavar="EXPR", callback=_thresholds,
               help="Exit 5 if [VARIANT:]METRIC OP NUMBER holds for any variant, e.g. 'kld_mean>0.05', "
                    "'Q2_K:ppl_ratio>1.5', 'arc_easy.acc<0.4', '*gptq*:kld_p99>1'. OP: > >= < <=. "
-                   "VARIANT: name, quant type or glob. Repeatable; every breach is named.")
+                   "VARIANT: name, quant type or glob. METRIC.lo / METRIC.hi test the low / high end of the "
+                   "metric's 95% interval ('kld_mean.lo>0.05': certain breach). Repeatable; every breach is named.")
+@click.option("--against", metavar="VARIANT",
+              help="Reference of the paired Δ columns and answer flips (name, quant type or glob; default: the baseline).")
+@click.option("--previous", type=click.Path(exists=True, path_type=Path), metavar="OLD",
+              help="An earlier run (records folder/files or its report.json) for --fail-on-regression; variants match by name.")
+@click.option("--fail-on-regression", "regression", metavar="METRICS", callback=_metric_list,
+              help="Exit 5 if a variant is worse than in --previous beyond the combined 95% uncertainty on any of "
+                   "these comma-separated metrics, e.g. 'kld_mean,arc_easy.acc'. Every regression is named.")
 @budget_options
 @click.option("--by", default=DEFAULT_BY, show_default=True, metavar="METRIC",
               help="With a budget: the metric the recommendation above the table is best by (see `quantwb recommend`).")
 def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseline: str | None,
-            allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...], max_size: int | None,
-            max_ram: int | None, budget_ctx: int | None, kv_type: str, min_gen_tps: float | None, by: str) -> None:
+            allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...], against: str | None, previous: Path | None,
+            regression: tuple[str, ...], max_size: int | None, max_ram: int | None, budget_ctx: int | None, kv_type: str,
+            min_gen_tps: float | None, by: str) -> None:
     """Compare the records in RESULTS (files, folders, globs; default: the records of `quantwb sweep`'s default plan,
     results/default): one row per variant, sorted by size.
 
@@ -70,7 +84,8 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
     both smaller and better). The metrics --fail-on knows are listed below.
     """
 
-    report = build(list(results) or [_default_records()], CompareOptions(baseline, allow_mixed_baselines, thresholds))
+    report = build(list(results) or [_default_records()],
+                   CompareOptions(baseline, allow_mixed_baselines, thresholds, against, previous, regression))
     chosen = format_for(out, fmt)
     budgets = Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower())
     if budgets.given:  # the recommendation goes above the table (stderr when the table goes to a file or a machine format)
@@ -87,6 +102,7 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
     else:
         click.echo(render(report, chosen), nl=False)
     raise_for_breaches(report.breaches)
+    raise_for_regressions(report.regressions)
 
 
 COMMANDS = [compare]

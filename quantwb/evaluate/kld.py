@@ -66,6 +66,9 @@ class PositionStats:
     kld: np.ndarray
     p_diff: np.ndarray
     same_top: np.ndarray  # bool
+    base_top_p: np.ndarray  # the base's top-1 probability (from the stored p)
+    base_top: np.ndarray  # the base's argmax token
+    variant_top: np.ndarray  # the variant's argmax token
 
     @staticmethod
     def concat(parts: list[PositionStats]) -> PositionStats:
@@ -134,7 +137,10 @@ def position_stats(base: BaseRows, variant: LogitParts) -> PositionStats:
     cross = cross_term(base.p, variant, base.p_sum) if base.idx is None else _cross_term_topk(base, variant)
     kld = base.plogp - cross
     p_diff = np.exp(-variant.nll) - np.exp(-base.nll)
-    return PositionStats(nll=variant.nll, base_nll=base.nll, kld=kld, p_diff=p_diff, same_top=variant.top == base.top)
+    # the argmax's probability: at its token id in a full row, the largest stored value of a top-K row
+    base_top_p = (base.p[np.arange(len(base.top)), base.top] if base.idx is None else base.p.max(axis=1)).astype(np.float32)
+    return PositionStats(nll=variant.nll, base_nll=base.nll, kld=kld, p_diff=p_diff, same_top=variant.top == base.top,
+                         base_top_p=base_top_p, base_top=base.top, variant_top=variant.top)
 
 
 def _distribution(values: np.ndarray, percentiles: tuple[float, ...], with_rms: bool = False) -> Distribution:

@@ -11,23 +11,35 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from quantwb import defaults
 from quantwb.devices import resolve_device, unquantized_dtype
 from quantwb.disk import ensure_folder
 from quantwb.errors import DataError, InputError, RecordError
-from quantwb.evaluate import base_cache, kld
+from quantwb.evaluate import base_cache, kld, positions
 from quantwb.evaluate.artifact import inspect_artifact
 from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
-from quantwb.evaluate.tokens import BaseTokens, cached_base_tokens, check_tokenizer, tokenize_base, tokenize_gguf_base
+from quantwb.evaluate.tokens import (
+    BaseTokens,
+    cached_base_tokens,
+    check_tokenizer,
+    gguf_detokenizer,
+    hf_tokenizer,
+    tokenize_base,
+    tokenize_gguf_base,
+)
 from quantwb.evaluate.windows import WindowPlan, plan_windows
+from quantwb.fileio import sha256_file
 from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.formats.gguf_source import resolve_model
 from quantwb.formats.manifest import read_manifest
@@ -165,6 +177,7 @@ def prepare_text(facts: list[Variant], base: ModelSource, base_n_params: int | N
 def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     setup = prepare_text(facts, base, base_n_params, config)
     paths = []
+    decode = _decoder(base)
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
         if not config.force and _is_current(out, fact, setup, config):
@@ -173,7 +186,8 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
             continue
         job = VariantPassJob(fact.name, fact.format, fact.path, setup.cache_dir, config.runner_options(), config.gen_tokens)
         result = run_isolated(run_variant_pass, job, fact.name)
-        paths.append(write_record(_record(fact, setup, config, result), Path(config.out_dir)))
+        extras = _position_data(fact, setup, config, result, decode)
+        paths.append(write_record(_record(fact, setup, config, result, extras), Path(config.out_dir)))
     return paths
 
 
@@ -188,6 +202,28 @@ def position_stats(path: Path, setup: TextSetup, config: EvalConfig, label: str)
     the mix scan measures many files, and a fresh process for each would cost more than the measurement."""
     job = VariantPassJob(label, "gguf", path, setup.cache_dir, config.runner_options(), gen_tokens=0)
     return run_variant_pass(job).stats
+
+
+def _decoder(base: ModelSource) -> Callable[[Sequence[int]], str]:
+    """Token ids -> text with the base's tokenizer (llama.cpp's for a GGUF base), loaded on first use (once per
+    evaluation, not per variant)."""
+    loaded: list[Callable[[Sequence[int]], str]] = []
+
+    def decode(ids: Sequence[int]) -> str:
+        if not loaded:
+            loaded.append(hf_tokenizer(base.path).decode if base.format == "hf" else gguf_detokenizer(base.path))
+        return loaded[0](ids)
+
+    return decode
+
+
+def _position_data(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult,
+                   decode: Callable[[Sequence[int]], str]) -> dict[str, Any]:
+    """The record's per-position fields: the .npz beside it, KLD by the base's confidence, the worst positions."""
+    sidecar = positions.write_sidecar(positions.position_arrays(result.stats), Path(config.out_dir) / f"{fact.name}.text.npz")
+    tokens = np.load(setup.cache_dir / "tokens.npy")  # the ids every runner was fed
+    worst = positions.worst_positions(result.stats, tokens, setup.plan, decode)
+    return {"positions": sidecar, "kld_by_confidence": positions.confidence_buckets(result.stats), "worst_positions": worst}
 
 
 def _compute_base_cache(setup: TextSetup, tokens: BaseTokens, config: EvalConfig) -> None:
@@ -230,6 +266,9 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig)
     text = record.text
     topk = record.kld.topk.k if record.kld and record.kld.topk else None
     same_device = fact.format == "gguf" or record.resources is None or record.resources.device == config.runner_options().device
+    sidecar = record.positions
+    if sidecar is None or not (path.parent / sidecar.file).is_file() or sha256_file(path.parent / sidecar.file) != sidecar.sha256:
+        return False  # a record without its per-position data is measured again
     return (record.variant.sha256 == fact.sha256 and record.baseline.sha256 == setup.base.sha256 and text is not None
             and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks
             and topk == config.kld_topk and same_device)
@@ -246,7 +285,7 @@ def variant_info(fact: Variant, base_identities: set[str] | None = None) -> Vari
     )
 
 
-def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult) -> Record:
+def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult, extras: dict[str, Any]) -> Record:
     plan = setup.plan
     return Record(
         evaluation="text",
@@ -265,4 +304,5 @@ def _record(fact: Variant, setup: TextSetup, config: EvalConfig, result: Variant
         ),
         library_versions=library_versions(),
         environment=environment(),
+        **extras,
     )

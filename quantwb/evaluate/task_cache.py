@@ -43,6 +43,7 @@ class CachedTask:
 
     metrics: tuple[Metric, ...]
     n_samples: int | None
+    samples: dict[str, list[float]] | None = None  # per-document scores by column (tasks.per_document_scores)
 
 
 def cache_dir() -> Path:
@@ -60,10 +61,10 @@ def load(key: TaskKey) -> CachedTask | None:
         return None
     try:
         payload = json.loads(path.read_text())
-        if payload.get("key") != asdict(key):
-            return None
+        if payload.get("key") != asdict(key) or "samples" not in payload:
+            return None  # an entry from before per-document scores were kept is scored again
         metrics = tuple(Metric.model_validate(item) for item in payload["metrics"])
-        return CachedTask(metrics=metrics, n_samples=payload.get("n_samples"))
+        return CachedTask(metrics=metrics, n_samples=payload.get("n_samples"), samples=payload["samples"])
     except (OSError, ValueError, KeyError, TypeError, ValidationError) as err:
         log.warning("ignoring damaged task cache entry %s (%s)", path, err)
         return None
@@ -76,6 +77,7 @@ def store(key: TaskKey, result: CachedTask) -> Path:
         "key": asdict(key),
         "metrics": [metric.model_dump(mode="json") for metric in result.metrics],
         "n_samples": result.n_samples,
+        "samples": result.samples,
     }
     write_json_atomic(path, payload)
     return path

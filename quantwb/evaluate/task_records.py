@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from quantwb.evaluate import task_packs
+from quantwb.evaluate.positions import write_sidecar
 from quantwb.evaluate.tasks import TaskConfig, run_tasks
 from quantwb.records import BaselineInfo, Record, VariantInfo, environment, now_utc, write_record
 from quantwb.versions import library_versions
@@ -30,6 +32,10 @@ def write_task_records(
         log.info("%s: lm-eval tasks %s", variant.name, ", ".join(config.tasks))
         with _spinner(f"{variant.name}: lm-eval {', '.join(config.tasks)}"):
             result = run_tasks(Path(variant.path), config, variant_sha256=variant.sha256)
+        samples = None
+        if result.samples:  # per-document scores beside the record, for answer flips against the baseline
+            arrays = {key: np.asarray(values, dtype=np.float32) for key, values in result.samples.items()}
+            samples = write_sidecar(arrays, Path(out_dir) / f"{variant.name}.tasks.npz")
         record = Record(
             evaluation="tasks",
             created_at=now_utc(),
@@ -39,6 +45,7 @@ def write_task_records(
             task_settings=result.settings,
             library_versions=library_versions(),
             environment=environment(),
+            samples=samples,
         )
         paths.append(write_record(record, Path(out_dir)))
     return paths

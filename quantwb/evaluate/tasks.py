@@ -60,6 +60,7 @@ class TaskResult:
 
     metrics: tuple[Metric, ...]
     settings: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)  # per-document scores of every task, by column
 
 
 def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None = None) -> TaskResult:
@@ -97,7 +98,8 @@ def run_tasks(variant_path: Path, config: TaskConfig, variant_sha256: str | None
         "reused_from_cache": reused,
     }
     metrics = tuple(metric for task in resolved for metric in results[task.name].metrics)  # type: ignore[union-attr]
-    return TaskResult(metrics=metrics, settings=settings)
+    samples = {key: values for task in resolved for key, values in (results[task.name].samples or {}).items()}  # type: ignore[union-attr]
+    return TaskResult(metrics=metrics, settings=settings, samples=samples)
 
 
 def load_lm(path: Path, kind: str, config: TaskConfig) -> Any:
@@ -139,7 +141,7 @@ def _evaluate(lm: Any, tasks: list[task_packs.ResolvedTask], config: TaskConfig)
                 num_fewshot=config.num_fewshot,
                 limit=config.limit,
                 task_manager=manager,
-                log_samples=False,
+                log_samples=True,  # per-document scores: the report pairs them with the baseline's (answer flips)
             )
     except ConnectionError as err:
         raise OfflineError(f"lm-eval could not download task data ({err})") from err
@@ -171,4 +173,24 @@ def _task_result(task: str, output: dict[str, Any]) -> CachedTask:
             )
         )
     samples = output.get("n-samples", {}).get(task, {})
-    return CachedTask(metrics=tuple(metrics), n_samples=samples.get("effective"))
+    return CachedTask(metrics=tuple(metrics), n_samples=samples.get("effective"),
+                      samples=per_document_scores(task, output.get("samples", {}).get(task, [])))
+
+
+def per_document_scores(task: str, logged: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """lm-eval's logged samples as columns: '<task>.doc_id' and '<task>.<metric>' (filter appended unless 'none'),
+    one entry per document in doc_id order; only metrics with one number per document (acc, acc_norm, ...)."""
+    columns: dict[str, dict[int, float]] = {}
+    for sample in logged:
+        suffix = "" if sample.get("filter", "none") == "none" else f".{sample['filter']}"
+        for name in sample.get("metrics", []):
+            value = sample.get(name)
+            if isinstance(value, (bool, int, float)):
+                columns.setdefault(f"{task}.{name}{suffix}", {})[int(sample["doc_id"])] = float(value)
+    if not columns:
+        return {}
+    doc_ids = sorted(set().union(*(column.keys() for column in columns.values())))
+    table = {f"{task}.doc_id": [float(d) for d in doc_ids]}
+    for key, column in columns.items():
+        table[key] = [column.get(d, float("nan")) for d in doc_ids]
+    return table

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -151,3 +152,14 @@ def check_tokenizer(fmt: Literal["hf", "gguf"], path: Path, base: BaseTokens) ->
     if at is not None:
         raise _mismatch(path, f"first difference at token {at} of the text's opening: "
                               f"{list(theirs[at:at + 3])} vs {list(base.sample_ids[at:at + 3])}")
+
+
+def gguf_detokenizer(path: Path) -> Callable[[Sequence[int]], str]:
+    """Token ids -> text with a GGUF's own vocabulary (llama.cpp, vocabulary only); the loaded vocabulary lives as
+    long as the function."""
+    vocab_only = load_llama(path, vocab_only=True)
+
+    def decode(ids: Sequence[int]) -> str:
+        return vocab_only.detokenize([int(i) for i in ids]).decode("utf-8", "replace")
+
+    return decode

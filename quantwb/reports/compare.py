@@ -13,6 +13,9 @@ from typing import Any
 from quantwb.errors import InputError, RecordError
 from quantwb.records import SCHEMA_VERSION, BaselineInfo, Record, TextData, find_records, read_record
 from quantwb.reports.gate import Breach, Threshold, check_thresholds
+from quantwb.reports.mcnemar import FlipSection, flip_section
+from quantwb.reports.paired import PairedSection, paired_section, select_reference
+from quantwb.reports.regression import Regression, find_regressions, previous_values
 from quantwb.reports.variants import PREFERRED_TASK_METRICS, VariantRow
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,13 @@ class CompareOptions:
     baseline: str | None = None  # keep only records measured against this baseline (name or sha256 prefix)
     allow_mixed_baselines: bool = False
     thresholds: tuple[Threshold, ...] = ()
+    against: str | None = None  # reference of the paired columns and answer flips (None: the baseline's own row)
+    previous: Path | None = None  # an earlier run (records or report.json) for regression_metrics
+    regression_metrics: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if bool(self.previous) != bool(self.regression_metrics):
+            raise InputError("--previous OLD and --fail-on-regression METRICS go together: pass both or neither")
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class Report:
     record_paths: tuple[Path, ...]
     breaches: tuple[Breach, ...] = field(default=())
     code_version: str | None = None  # set by a sweep, whose every step was keyed by this code version
+    paired: PairedSection | None = None  # Δ against a reference on the same windows (None: no reference row)
+    flips: FlipSection | None = None  # answer flips against the reference on the same documents
+    reference_note: str | None = None  # why there is no reference, when there is none
+    regressions: tuple[Regression, ...] = field(default=())
 
     @property
     def task_names(self) -> tuple[str, ...]:
@@ -77,6 +91,23 @@ def compare(paths: list[Path], options: CompareOptions = CompareOptions()) -> Re
     )
     if options.thresholds:
         report = replace(report, breaches=tuple(check_thresholds(report.rows, options.thresholds)))
+    return _with_statistics(report, options)
+
+
+def _with_statistics(report: Report, options: CompareOptions) -> Report:
+    """Add the paired comparisons, the answer flips and the regressions against a previous run."""
+    reference = select_reference(report.rows, options.against)
+    if reference is None:
+        report = replace(report, reference_note="no record of the baseline itself; pass --against VARIANT for paired columns")
+    else:
+        if report.text_data is not None:
+            report = replace(report, paired=paired_section(report.rows, reference))
+        if report.task_columns:
+            report = replace(report, flips=flip_section(report.rows, reference, report.task_columns))
+    if options.previous is not None:
+        plain = CompareOptions(baseline=options.baseline, allow_mixed_baselines=options.allow_mixed_baselines)
+        previous = previous_values(options.previous, options.regression_metrics, lambda paths: compare(paths, plain).rows)
+        report = replace(report, regressions=tuple(find_regressions(report.rows, previous, options.regression_metrics)))
     return report
 
 

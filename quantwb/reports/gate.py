@@ -4,6 +4,8 @@ Syntax: `[VARIANT:]METRIC OP NUMBER`, OP one of > >= < <=. The expression states
 condition: `kld_mean>0.05` fails every variant whose mean KLD exceeds 0.05. VARIANT (optional) is a
 variant name, its quant type (Q2_K, w4g64) or a glob on the name (`*gptq*`).
 METRIC is a key of variants.METRICS (`quantwb compare --help` lists them) or TASK.METRIC (arc_easy.acc).
+METRIC.lo / METRIC.hi test an end of the metric's 95% interval instead of its value (reports/intervals.py):
+`kld_mean.lo>0.05` fails only a certain breach, `kld_mean.hi>0.05` every possible one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from quantwb.errors import GateError, InputError
+from quantwb.reports.intervals import bounded_metrics, estimate, has_interval
 from quantwb.reports.variants import VariantRow, known_metrics
 
 # operator symbol -> comparison; longest symbols first so '>=' is not read as '>'.
@@ -36,6 +39,18 @@ class Threshold:
     op: str
     limit: float
     selector: str | None = None
+    bound: str | None = None  # "lo" | "hi": test that end of the metric's interval instead of its value
+
+    @property
+    def key(self) -> str:
+        return f"{self.metric}.{self.bound}" if self.bound else self.metric
+
+    def read(self, row: VariantRow) -> float | None:
+        """The value the condition tests: the metric, or an end of its interval (None: not measured)."""
+        if self.bound is None:
+            return row.value(self.metric)
+        found = estimate(row, self.metric)
+        return None if found is None else getattr(found.interval, self.bound)
 
     def selects(self, row: VariantRow) -> bool:
         if self.selector is None:
@@ -55,10 +70,10 @@ class Breach:
     def __str__(self) -> str:
         t = self.threshold
         if self.value is None:
-            return f"{self.variant} {t.metric} not measured (required by '{t.expression}')"
+            return f"{self.variant} {t.key} not measured (required by '{t.expression}')"
         if not math.isfinite(self.value):
-            return f"{self.variant} {t.metric}={self.value} cannot be compared (required by '{t.expression}')"
-        return f"{self.variant} {t.metric}={self.value:.4g} {t.op} {t.limit:g}"
+            return f"{self.variant} {t.key}={self.value} cannot be compared (required by '{t.expression}')"
+        return f"{self.variant} {t.key}={self.value:.4g} {t.op} {t.limit:g}"
 
 
 def parse_threshold(expression: str) -> Threshold:
@@ -70,7 +85,12 @@ def parse_threshold(expression: str) -> Threshold:
             "(e.g. kld_mean>0.05, Q2_K:ppl_ratio>1.5, arc_easy.acc<0.4)"
         )
     selector = match["selector"].strip() if match["selector"] else None
-    return Threshold(expression.strip(), match["metric"], match["op"], float(match["number"]), selector)
+    metric, bound = match["metric"], None
+    if metric.endswith((".lo", ".hi")):
+        metric, bound = metric[:-3], metric[-2:]
+        if not has_interval(metric):
+            raise InputError(f"--fail-on {expression!r}: {metric} has no interval; .lo/.hi exist for {', '.join(bounded_metrics())}")
+    return Threshold(expression.strip(), metric, match["op"], float(match["number"]), selector, bound)
 
 
 def check_thresholds(rows: tuple[VariantRow, ...] | list[VariantRow], thresholds: tuple[Threshold, ...]) -> list[Breach]:
@@ -81,12 +101,12 @@ def check_thresholds(rows: tuple[VariantRow, ...] | list[VariantRow], thresholds
         if not selected:
             names = ", ".join(row.variant.name for row in rows)
             raise InputError(f"--fail-on {threshold.expression!r}: no variant matches {threshold.selector!r} (variants: {names})")
-        values = [(row, row.value(threshold.metric)) for row in selected]
+        values = [(row, threshold.read(row)) for row in selected]
         if not _known_metric(threshold.metric, rows):
             raise InputError(f"--fail-on {threshold.expression!r}: unknown metric {threshold.metric!r} (known: {', '.join(known_metrics(rows))})")
         if all(value is None for _, value in values):
             # A gate nothing can be checked against must not pass silently in CI.
-            raise InputError(f"--fail-on {threshold.expression!r}: no selected variant has {threshold.metric} measured")
+            raise InputError(f"--fail-on {threshold.expression!r}: no selected variant has {threshold.key} measured")
         compare = OPERATORS[threshold.op]
         for row, value in values:
             if value is None:

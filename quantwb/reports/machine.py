@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from quantwb.reports.compare import Report
+from quantwb.reports.statistics_json import statistics_json
 from quantwb.reports.variants import METRICS, VariantRow, known_metrics
 
 
@@ -40,6 +41,7 @@ def render_json(report: Report) -> str:
         "variants": [_row(row, names) for row in report.rows],
         "breaches": [str(b) for b in report.breaches],
         "code_version": report.code_version,  # the measuring code (a sweep's report), None from `quantwb compare`
+        **statistics_json(report),
     }
     return json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n"
 

@@ -42,7 +42,7 @@ def report_plots(report: Report) -> list[Plot]:
     return plots
 
 
-def _png(figure) -> bytes:
+def png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight")
     return buffer.getvalue()
@@ -89,7 +89,7 @@ def _size_plot(report: Report, metric: str, title: str, axis: str) -> Plot:
     caption = f"Lower and further left is better; the red steps join the variants no other variant beats on both size and {metric}."
     if hidden:
         caption += " Not drawn on the log axis (value 0): " + ", ".join(r.variant.name for r in hidden) + "."
-    return Plot(title, caption, _png(figure))
+    return Plot(title, caption, png(figure))
 
 
 def _task_plot(report: Report) -> Plot:
@@ -116,4 +116,4 @@ def _task_plot(report: Report) -> Plot:
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     caption = "Bars are lm-eval scores on the same documents for every variant; whiskers are lm-eval's standard errors."
-    return Plot("Task scores by variant", caption, _png(figure))
+    return Plot("Task scores by variant", caption, png(figure))

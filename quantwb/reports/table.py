@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 
 from quantwb.reports.compare import Report
 from quantwb.reports.numbers import MISSING, Formatter, UncFormatter, human_bytes, number, with_unc
+from quantwb.reports.paired_cells import flip_columns, paired_columns, statistics_lines
 from quantwb.reports.variants import VariantRow, speed_device
 
 PARETO_MARK = "★"
@@ -80,8 +81,10 @@ def columns(report: Report) -> list[Column]:
         Column("KLD p99", metric_cell("kld_p99")),
         Column("same top %", metric_unc_cell("same_top_pct", "same_top_pct_unc")),
     ]
-    tasks = [Column(f"{key.replace('.', ' ')} %" if ".acc" in key else key.replace(".", " "), _task_cell(key))
-             for key in report.task_columns]
+    fixed += [Column(header, cell) for header, cell in paired_columns(report)]
+    tasks = [column for key in report.task_columns for column in (
+        Column(f"{key.replace('.', ' ')} %" if ".acc" in key else key.replace(".", " "), _task_cell(key)),
+        *(Column(header, cell) for header, cell in flip_columns(report, key)))]
     devices = speed_devices(report)
     speed = [
         Column("prompt tok/s", _speed_cell("prompt_tokens_per_s", 4, devices)),
@@ -150,4 +153,4 @@ def preamble(report: Report) -> list[str]:
         lines.append(f"Speed measured on: {devices[0]}")
     if report.pareto_metric:
         lines.append(f"{PARETO_MARK} Pareto-optimal: no other variant is both smaller and lower in {report.pareto_metric}. Sorted by size.")
-    return lines
+    return lines + statistics_lines(report)

@@ -63,3 +63,5 @@ def print_report(report: Report, console: Console | None = None) -> None:
         console.print(rich_table(title, group, report.rows, style=lambda row: "bold" if row.pareto else None))
     for breach in report.breaches:
         console.print(f"breach: {breach}", style="red", markup=False, highlight=False)
+    for regression in report.regressions:
+        console.print(f"regression: {regression}", style="red", markup=False, highlight=False)
