@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from quantwb import defaults
 from quantwb.errors import QuantwbError
 from quantwb.evaluate import task_packs
+from quantwb.formats.gguf_source import resolve_model
 from quantwb.formats.gguf_types import parse_gguf_type
-from quantwb.models import resolve
 from quantwb.quantize.hf_methods import HF_METHODS
 from quantwb.sweep.plan import Plan, VariantPlan
 
@@ -21,11 +22,11 @@ def check_plan(plan: Plan, models: tuple[str, ...] = (), variant_ids: tuple[str,
     tasks = plan.evaluations.tasks
     if tasks is not None:
         tasks_dir = Path(tasks.tasks_dir).expanduser() if tasks.tasks_dir else None
-        text = plan.evaluations.text.name if plan.evaluations.text else "wiki"
+        text = plan.evaluations.text.name if plan.evaluations.text else defaults.EVAL_TEXT
         _in_plan(plan, "evaluations.tasks", lambda: task_packs.resolve_tasks(tasks.names, tasks_dir, text))
     for model in plan.models:
         if not models or model in models:
-            _in_plan(plan, f"model {model}", lambda model=model: resolve(model))
+            _in_plan(plan, f"model {model}", lambda model=model: resolve_model(model))  # a GGUF file is a plan model too
 
 
 def _check_variant(plan: Plan, variant: VariantPlan) -> None:
