@@ -14,8 +14,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.children import run_child  # noqa: E402
 
 GROUP_SIZE = 64  # SmolLM2's 576-wide layers take 64, not 128; both sides get the same explicit size
 CALIBRATION_TEXT = "c4"
@@ -68,20 +72,6 @@ oneshot(model=model, recipe=recipe, **calibration)
 model.save_pretrained(out, save_compressed=True)
 tokenizer.save_pretrained(out)
 '''
-
-
-def run_child(argv: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes) of one child process; raises if it fails."""
-    # stderr to a file, not a pipe: progress bars overflow a pipe nobody reads until the child exits (deadlock).
-    with tempfile.TemporaryFile() as log:
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            log.seek(0)
-            raise SystemExit(f"child failed: {' '.join(argv[:4])}...\n{log.read().decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024  # Linux: KiB
 
 
 def fp32_size_bytes(model: str) -> int:

@@ -22,8 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.children import ChildFailed, run_child  # noqa: E402
 
 # The shapes of the published models (config.json of each); smollm2-135m is the reference row.
 CONFIGS = {
@@ -88,19 +92,6 @@ print(sum(p.numel() for p in model.parameters()))
     return n_params
 
 
-def run_child(argv: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes) of one child process and its waited children; raises if it fails."""
-    with tempfile.TemporaryFile() as log:  # a file, not a pipe: nobody reads a pipe until the child exits
-        started = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            log.seek(0)
-            raise RuntimeError(f"{' '.join(argv[2:5])} failed:\n{log.read().decode(errors='replace')[-1500:]}")
-    return seconds, usage.ru_maxrss * 1024  # Linux: KiB
-
-
 def quantwb(*args: str) -> list[str]:
     return [sys.executable, "-m", "quantwb.cli", *args]
 
@@ -162,7 +153,7 @@ def main() -> None:
         for label, argv in stages(model, out, args.device, windows, set(args.stages.split(","))):
             try:
                 seconds, rss = run_child(argv)
-            except RuntimeError as err:
+            except ChildFailed as err:
                 print(f"{name:15} {label:16} failed: {err}")
                 continue
             notes = ""
