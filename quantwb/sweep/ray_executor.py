@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from quantwb import defaults
+from quantwb.devices import is_accelerator
 from quantwb.errors import InputError
 from quantwb.fileio import write_json_atomic
 from quantwb.sweep.plan import model_slug
@@ -65,7 +66,7 @@ def require_ray() -> None:
 
 def chain_resources(threads: int, device: str, weight_bytes: int | None, cluster_gpus: float) -> dict[str, Any]:
     """Ray resources of one chain task: its threads' CPUs, a GPU on an accelerator, memory from the weights' bytes."""
-    accelerator = device.startswith("cuda") or (device == "auto" and cluster_gpus > 0)
+    accelerator = is_accelerator(device) or (device == "auto" and cluster_gpus > 0)
     resources: dict[str, Any] = {"num_cpus": threads, "num_gpus": 1 if accelerator else 0}
     if weight_bytes is not None:
         # The weights as loaded, a second copy while quantizing or converting, and ~1 GiB for the interpreter,
