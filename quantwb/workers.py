@@ -35,6 +35,27 @@ def worker_init(parent_pid: int, stderr_path: str | None = None) -> None:
     quiet_worker()
 
 
+def quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, its stderr the log's (hidden) when quantwb is quiet.
+
+    Workers stopped at once (Ctrl-C) leave the semaphores of their own pools behind; the tracker, which outlives
+    quantwb by a moment, removes them and says so on stderr, below quantwb's last line. Removing is its job;
+    the saying is library output. Already running (started by an earlier pool), it keeps the stderr it had."""
+    if os.environ.get("QUANTWB_QUIET") != "1":
+        return
+    from multiprocessing import resource_tracker
+
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def stop_workers(pool: Executor) -> None:
     """Cancel what is queued and end the running workers now (on Ctrl-C or an error): nothing waits for them."""
     pool.shutdown(wait=False, cancel_futures=True)

@@ -60,8 +60,16 @@ def tiny_q2k(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return artifact.path
 
 
+@pytest.fixture
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home of this test's own: its base caches are found by their window count, which other tests share."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("QUANTWB_HOME", str(home))
+    return home
+
+
 def test_topk_record_states_its_error_and_the_cache_shrinks(tiny_model: Path, tiny_q2k: Path, story_text: Path,
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, own_home: Path) -> None:
     def measure(topk: int | None):
         config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=64, chunks=12, out_dir=tmp_path / str(topk),
                             gen_tokens=0, kld_topk=topk, device="cpu")
@@ -93,7 +101,7 @@ def test_topk_record_states_its_error_and_the_cache_shrinks(tiny_model: Path, ti
 
 
 def test_variant_pass_memory_is_flat_in_the_number_of_windows(tiny_model: Path, tiny_q2k: Path, story_text: Path,
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path, own_home: Path) -> None:
     """numpy's allocations (tracemalloc sees them) peak the same for 4 and 16 windows: the base is read window by window."""
     peaks = {}
     for chunks in (4, 16):

@@ -256,3 +256,17 @@ def test_task_regression_is_paired_over_documents(tmp_path: Path) -> None:
     assert [(r.variant, r.method) for r in found] == [("m-Q2_K", "paired over documents")]
     assert found[0].new - found[0].old == pytest.approx(-0.25) and found[0].hi < 0
     assert compare([old], CompareOptions(previous=new, regression_metrics=("arc_easy.acc_norm",))).regressions == ()
+
+
+def test_noise_floor_states_the_repeat_measured_in_the_run(tmp_path: Path) -> None:
+    """The base's own pass against its cached first pass is the run's repeat measurement; it is quoted, and a
+    difference there is called what it is."""
+    text = render_markdown(compare([write_all(tmp_path / "same")]))
+    floor = next(line for line in text.splitlines() if "Noise floor" in line)
+    assert "measured here: the base's second pass against its first, identical: KLD mean 0, max 0, same top 100.00 %" in floor
+    write_all(tmp_path / "moved")
+    base = read_record(tmp_path / "moved" / "m.text.json")
+    moved = base.kld.kld.model_copy(update={"mean": 1e-7, "max": 1e-5})
+    write_record(base.model_copy(update={"kld": base.kld.model_copy(update={"kld": moved})}), tmp_path / "moved")
+    text = render_markdown(compare([tmp_path / "moved"]))
+    assert "second pass against its first, NOT identical: KLD mean 1e-07, max 1e-05" in text

@@ -14,6 +14,7 @@ from quantwb.formats.manifest import read_manifest
 from quantwb.records import read_record
 from quantwb.reports.compare import compare
 from quantwb.sweep import StepEvent, SweepOptions, run_sweep
+from quantwb.sweep.eta import SweepClock
 from quantwb.sweep.plan import parse_plan
 from quantwb.sweep.steps import code_version
 
@@ -55,11 +56,13 @@ def sweep_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     with pytest.raises(Interrupt):
         run_sweep(plan, SweepOptions(results_dir=results), on_event=interrupt_after_first_variant)
     after_first = {name: t for name, t in _files(results).items() if name.startswith(("artifacts/", "records/"))}
-    resumed = run_sweep(plan, SweepOptions(results_dir=results, jobs=2), on_event=events["resumed"].append)
+    planned: list = []
+    resumed = run_sweep(plan, SweepOptions(results_dir=results, jobs=2), on_event=events["resumed"].append,
+                        on_plan=lambda steps, parallel: planned.append((steps, parallel)))
     after_resume = _files(results)
     again = run_sweep(plan, SweepOptions(results_dir=results), on_event=events["again"].append)
     return {"plan": plan, "results": results, "events": events, "after_first": after_first,
-            "after_resume": after_resume, "resumed": resumed, "again": again}
+            "after_resume": after_resume, "resumed": resumed, "again": again, "planned": planned}
 
 
 def _statuses(events: list[StepEvent]) -> dict[str, str]:
@@ -127,3 +130,16 @@ evaluations: {{}}
     (made,) = (tmp_path / "results" / "artifacts").rglob("*-IQ2_XS-imat.gguf")
     calibration = read_manifest(made)["imatrix"]["calibration"]
     assert (calibration["text_name"], calibration["samples"], calibration["seq_len"], calibration["seed"]) == ("wiki", 4, 64, 3)
+
+
+def test_the_planned_steps_are_the_steps_that_run(sweep_runs: dict) -> None:
+    """The sweep's progress count and estimate rest on the plan's steps: exactly those that then report."""
+    ((planned, parallel),) = sweep_runs["planned"]
+    assert parallel == 2
+    assert sorted(step.label for step in planned) == sorted(e.step.label for e in sweep_runs["events"]["resumed"])
+    assert {(step.kind, step.method) for step in planned if step.label.startswith("model/rtn")} == {
+        ("quantize", "rtn"), ("text", "rtn"), ("tasks", "rtn")}
+    clock = SweepClock(planned, parallel)
+    shown = [clock.observe(event) for event in sweep_runs["events"]["first"]]
+    assert shown[0] == "[1/8]"  # nothing measured yet for the steps to come: no estimate
+    assert shown[-1].startswith("[5/8, ~") and shown[-1].endswith(" left]")  # rtn's quantize by Q8_0's, text and tasks by theirs

@@ -11,6 +11,7 @@ from rich.console import Console
 from quantwb import defaults
 from quantwb.commands.options import device_option
 from quantwb.sweep import StepEvent, SweepOptions, plan_matrix, run_sweep
+from quantwb.sweep.eta import PlannedStep, SweepClock
 from quantwb.sweep.plan import load_plan
 from quantwb.sweep.ray_executor import ChainEvent, RayOptions
 
@@ -45,11 +46,16 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
         click.echo(json.dumps(plan_matrix(plan, models)))
         return
     console = Console(stderr=True)
+    clocks: list[SweepClock] = []
+
+    def start(planned: list[PlannedStep], parallel: int | None) -> None:
+        clocks.append(SweepClock(planned, parallel))
 
     def show(event: StepEvent) -> None:
         took = f" {event.wall_s:.1f} s" if event.status == "done" else ""
         detail = f" ({event.detail})" if event.detail else ""
-        console.print(f"{event.status:<7} {event.step.label}{took}{detail}", style=_STYLES[event.status],
+        where = f"  {clocks[0].observe(event)}" if clocks else ""
+        console.print(f"{event.status:<7} {event.step.label}{took}{detail}{where}", style=_STYLES[event.status],
                       markup=False, highlight=False)
 
     def show_chain(event: ChainEvent) -> None:
@@ -61,7 +67,7 @@ def sweep(plan_file: Path | None, results_dir: Path | None, jobs: int, variants:
 
     options = SweepOptions(results_dir or Path(defaults.RESULTS_DIR) / plan.name, jobs, variants, models, not no_report,
                            executor, RayOptions(address, shared_results), device)  # type: ignore[arg-type]
-    result = run_sweep(plan, options, on_event=show, on_chain=show_chain)
+    result = run_sweep(plan, options, on_event=show, on_chain=show_chain, on_plan=start)
     retried = f"; retried after their worker died: {', '.join(result.retried)}" if result.retried else ""
     console.print(f"{len(result.events)} steps: {result.count('done')} run, {result.count('cached')} cached{retried}", highlight=False)
     for path in result.reports:

@@ -30,7 +30,8 @@ def load_llama(path: Path, **params):
 
 def gguf_device(requested: str) -> str:
     """Where llama.cpp will run: the requested accelerator when this llama-cpp-python was built with GPU offload
-    (CMAKE_ARGS=-DGGML_CUDA=on), else the CPU, said once in the log (the record states the device used)."""
+    (CMAKE_ARGS=-DGGML_CUDA=on), else the CPU, said in the log by each runner that asked (the record states the
+    device used)."""
     import llama_cpp
 
     if requested == "cpu":

@@ -70,5 +70,5 @@ def _synchronize(device: str) -> None:
     """Wait for an accelerator's queued kernels, so a timer reads work done rather than work launched."""
     import torch
 
-    if device.startswith("cuda"):
+    if is_accelerator(device):
         torch.cuda.synchronize(device)

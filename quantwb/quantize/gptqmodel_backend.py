@@ -12,6 +12,7 @@ from unittest import mock
 
 from pydantic import BaseModel
 
+from quantwb.devices import is_accelerator
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import hf_load
@@ -56,7 +57,7 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMeth
             from gptqmodel import BACKEND, GPTQModel
 
             config = method.gptqmodel_config(options, spec, prepared.group.chosen)
-            backend = BACKEND.AUTO if spec.device.startswith("cuda") else BACKEND.TORCH
+            backend = BACKEND.AUTO if is_accelerator(spec.device) else BACKEND.TORCH
             samples = [{"input_ids": w, "attention_mask": [1] * len(w)} for w in prepared.calibration.windows]
             try:
                 model = GPTQModel.load(str(source.path), config, device=spec.device)

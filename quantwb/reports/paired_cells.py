@@ -101,7 +101,7 @@ def noise_floor_lines(report: Report) -> list[str]:
         return []
     conditions = sorted({f"{t.resources.device}, {t.resources.threads or 'unrecorded'} threads" for t in texts})
     lines = [f"Noise floor: the same artifact evaluated twice under the same conditions ({'; '.join(conditions)}) gives "
-             "identical numbers (per-position data equal to the bit; tests/test_positions.py checks it)"]
+             f"identical numbers ({_repeat_evidence(report)})"]
     engine = next((row for row in report.rows if row.variant.format == "gguf" and row.variant.quant_type in ("F16", "BF16", "F32")
                    and row.text is not None), None)
     if engine is not None and engine.value("kld_mean") is not None:
@@ -109,3 +109,15 @@ def noise_floor_lines(report: Report) -> list[str]:
                      f"{engine.value('kld_mean'):.2e}, same top {engine.value('same_top_pct'):.2f} %: differences below this "
                      "are the engines', not the quantization's")
     return lines
+
+
+def _repeat_evidence(report: Report) -> str:
+    """What shows it: the base's own pass against its cached first pass when the base was measured, else the tests."""
+    base = next((row for row in report.rows if row.is_baseline and row.text is not None and row.text.kld is not None), None)
+    tested = "per-position data equal to the bit: tests/test_positions.py checks it"
+    if base is None:
+        return tested
+    kld = base.text.kld  # type: ignore[union-attr]
+    verdict = "identical" if kld.kld.max == 0 and kld.same_top_p == 1 else "NOT identical"
+    return (f"measured here: the base's second pass against its first, {verdict}: KLD mean {kld.kld.mean:.3g}, "
+            f"max {kld.kld.max:.3g}, same top {100 * kld.same_top_p:.2f} %; {tested}")

@@ -21,8 +21,9 @@ from quantwb.devices import is_accelerator
 from quantwb.errors import InputError
 from quantwb.fileio import write_json_atomic
 from quantwb.sweep.plan import model_slug
-from quantwb.sweep.ray_tasks import ChainOutcome, ModelFacts, Target, chain_files, failed_events, prepare_model, run_chain_task, step_kinds
+from quantwb.sweep.ray_tasks import ChainOutcome, ModelFacts, Target, chain_files, failed_events, prepare_model, run_chain_task
 from quantwb.sweep.runner import Chain, EventSink
+from quantwb.sweep.step_kinds import planned_kinds
 from quantwb.sweep.steps import Step, forget
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class _Driver:
 
     @staticmethod
     def _steps(chain: Chain) -> list[Step]:
-        return [Step(model_slug(chain.model), chain.variant.id, kind, "") for kind in step_kinds(chain)]
+        return [Step(model_slug(chain.model), chain.variant.id, kind, "") for kind in planned_kinds(chain)]
 
 
 def _label(chain: Chain) -> str:

@@ -20,14 +20,14 @@ from typing import Any
 
 from quantwb.devices import resolve_device
 from quantwb.evaluate import base_cache
-from quantwb.evaluate.pipeline import EvalConfig, base_cache_key, evaluate_variants
+from quantwb.evaluate.pipeline import base_cache_key, evaluate_variants
 from quantwb.fileio import sha256_text, write_json_atomic
 from quantwb.home import quantwb_home
 from quantwb.models import resolve
 from quantwb.sweep.plan import model_slug
 from quantwb.sweep.runner import Chain, StepEvent, run_chain
-from quantwb.sweep.step_kinds import ChainState, chain_steps
-from quantwb.sweep.steps import Step, StepKind, code_version, marker_path
+from quantwb.sweep.step_kinds import planned_kinds, text_eval_config
+from quantwb.sweep.steps import Step, code_version, marker_path
 from quantwb.texts import load_text
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf")
@@ -105,9 +105,7 @@ def prepare_model(chain: Chain, progress: Any) -> ModelFacts:
     text = chain.plan.evaluations.text
     if text is None:
         return ModelFacts(node, weight_bytes, None)
-    # the same settings as the chains' text steps (step_kinds.TextStep), so they find this cache
-    config = EvalConfig(base=chain.model, text=text.name, ctx=text.ctx, chunks=text.chunks, threads=chain.threads,
-                        device=resolve_device(chain.device), kld_topk=text.kld_topk)
+    config = text_eval_config(chain, text, resolve_device(chain.device))  # the chains' text steps then find this cache
     evaluate_variants([], config)  # no variants: only the base pass, and only when its cache is missing
     key = base_cache_key(source, load_text(text.name), config)
     return ModelFacts(node, weight_bytes, base_cache.cache_dir(key).name)
@@ -149,16 +147,11 @@ def mirror_dir(results_dir: Path) -> Path:
     return quantwb_home() / "ray-results" / sha256_text(str(results_dir))[:16]
 
 
-def step_kinds(chain: Chain) -> list[StepKind]:
-    """The kinds of the chain's steps, in order (decided from the plan alone, without resolving the model)."""
-    return [runner.kind for runner in chain_steps(ChainState(chain))]
-
-
 def chain_files(chain: Chain) -> tuple[Files, tuple[str, ...]]:
     """The chain's step markers and the records they list, under `chain.results_dir`; and the kinds with no marker."""
     files: Files = {}
     gone = []
-    for kind in step_kinds(chain):
+    for kind in planned_kinds(chain):
         marker = marker_path(chain.results_dir, Step(model_slug(chain.model), chain.variant.id, kind, ""))
         try:
             payload = json.loads(marker.read_text())
@@ -175,7 +168,7 @@ def chain_files(chain: Chain) -> tuple[Files, tuple[str, ...]]:
 
 def failed_events(chain: Chain, reason: str) -> list[StepEvent]:
     """The chain's first step failed for `reason`; the steps after it are skipped, as `run_chain` reports them."""
-    steps = [Step(model_slug(chain.model), chain.variant.id, kind, "") for kind in step_kinds(chain)]
+    steps = [Step(model_slug(chain.model), chain.variant.id, kind, "") for kind in planned_kinds(chain)]
     return [StepEvent(steps[0], "failed", detail=reason)] + [
         StepEvent(step, "skipped", detail=f"needs {steps[0].label}, which failed") for step in steps[1:]]
 

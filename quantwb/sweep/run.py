@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,12 +24,14 @@ from quantwb.devices import check_device
 from quantwb.errors import InputError, QuantwbError
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
+from quantwb.sweep.eta import PlannedStep
 from quantwb.sweep.plan import Plan, model_slug
 from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
 from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
-from quantwb.sweep.steps import code_version, results_lock
-from quantwb.workers import stop_workers, worker_init
+from quantwb.sweep.step_kinds import planned_kinds
+from quantwb.sweep.steps import Step, code_version, results_lock
+from quantwb.workers import quiet_resource_tracker, stop_workers, worker_init
 
 REPORT_FORMATS = ("md", "html", "json")
 
@@ -57,8 +60,14 @@ class SweepResult:
         return sum(event.status == status for event in self.events)
 
 
-def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = None, on_chain: ChainSink | None = None) -> SweepResult:
-    """Run the plan's missing steps; `on_event` sees each step's outcome as it happens (`on_chain`: Ray chains' states)."""
+# the steps to come, and how many chains run at once (None: the cluster decides)
+PlanSink = Callable[[list[PlannedStep], int | None], None]
+
+
+def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = None, on_chain: ChainSink | None = None,
+              on_plan: PlanSink | None = None) -> SweepResult:
+    """Run the plan's missing steps; `on_event` sees each step's outcome as it happens (`on_chain`: Ray chains' states,
+    `on_plan`: the steps before the first runs)."""
     if options.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {options.jobs}")
     on_ray = (options.executor or plan.executor) == "ray"
@@ -69,6 +78,8 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
     results_dir = options.results_dir.resolve()
     chains = _chains(plan, options, results_dir)
     check_plan(plan, options.models, options.variants)  # a wrong entry: exit 2 now, not a failed step an hour in
+    if on_plan is not None:
+        on_plan(planned_steps(chains), None if on_ray else options.jobs)
     events: list[StepEvent] = []
     retried: tuple[str, ...] = ()
 
@@ -84,6 +95,7 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
             for chain in chains:
                 run_chain(chain, emit)
         else:
+            quiet_resource_tracker()  # before the first chain's measurement pool starts it on the terminal's stderr
             # The first chain alone computes the shared base pass; the rest then fan out over the workers.
             run_chain(chains[0], emit)
             # spawn, not fork: forking a process that already runs torch's thread pools can deadlock the child.
@@ -104,6 +116,11 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
                            + (f" (report written for the rest: {reports[0]})" if reports else "")
                            + (f" (retried after their worker died: {', '.join(retried)})" if retried else ""))
     return SweepResult(tuple(events), tuple(reports), retried)
+
+
+def planned_steps(chains: list[Chain]) -> list[PlannedStep]:
+    return [PlannedStep(Step(model_slug(chain.model), chain.variant.id, kind, "").label, kind, chain.variant.method)
+            for chain in chains for kind in planned_kinds(chain)]
 
 
 def plan_matrix(plan: Plan, models: tuple[str, ...] = ()) -> dict[str, list[dict[str, str]]]:

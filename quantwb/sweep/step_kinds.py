@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from quantwb import defaults
 from quantwb.devices import resolve_device
@@ -160,10 +160,15 @@ class TextStep(_EvaluationStep[TextEvaluation]):
                         chunks=self.evaluation.chunks, device=self.state.device, kld_topk=self.evaluation.kld_topk)
 
     def run(self) -> list[Path]:
-        config = EvalConfig(base=self.state.chain.model, text=self.evaluation.name, ctx=self.evaluation.ctx, chunks=self.evaluation.chunks,
-                            out_dir=self.state.folder("records"), threads=self.state.chain.threads, device=self.state.device,
-                            kld_topk=self.evaluation.kld_topk, force=True)
+        config = text_eval_config(self.state.chain, self.evaluation, self.state.device, out_dir=self.state.folder("records"),
+                                  force=True)
         return [Path(p) for p in evaluate_variants([self.state.variant_path], config)]
+
+
+def text_eval_config(chain: Chain, text: TextEvaluation, device: str, **more: Any) -> EvalConfig:
+    """The evaluator's settings for a chain's text step; the Ray driver's base pass uses them too, to find one cache."""
+    return EvalConfig(base=chain.model, text=text.name, ctx=text.ctx, chunks=text.chunks, threads=chain.threads,
+                      device=device, kld_topk=text.kld_topk, **more)
 
 
 class TasksStep(_EvaluationStep[TaskEvaluation]):
@@ -205,3 +210,8 @@ def chain_steps(state: ChainState) -> list[StepRunner]:
     """The steps this chain's variant needs under its plan, in order."""
     steps = (kind.for_chain(state) for kind in STEP_KINDS.values())
     return [step for step in steps if step is not None]
+
+
+def planned_kinds(chain: Chain) -> list[StepKind]:
+    """The kinds of the chain's steps, in order (decided from the plan alone, without resolving the model)."""
+    return [runner.kind for runner in chain_steps(ChainState(chain))]

@@ -1,0 +1,47 @@
+"""The sweep's `[n/N, ~T left]`: counted from the plan's steps, estimated only from steps measured in this run."""
+
+from __future__ import annotations
+
+from quantwb.sweep.eta import PlannedStep, SweepClock
+from quantwb.sweep.runner import StepEvent
+from quantwb.sweep.steps import Step
+
+
+def _event(variant: str, kind: str, status: str = "done", wall_s: float = 0.0) -> StepEvent:
+    return StepEvent(Step("m", variant, kind, ""), status, wall_s)  # type: ignore[arg-type]
+
+
+def _plan() -> list[PlannedStep]:
+    return [PlannedStep(f"m/{variant} {kind}", kind, method)  # type: ignore[arg-type]
+            for variant, method in (("base", "fp"), ("Q8_0", "gguf"), ("Q4_0", "gguf"), ("awq", "awq"))
+            for kind in (("text",) if method == "fp" else ("quantize", "text"))]
+
+
+def test_estimate_is_the_mean_of_the_same_kind_and_method_over_the_parallel_chains() -> None:
+    clock = SweepClock(_plan(), parallel=1)
+    assert clock.observe(_event("base", "text", wall_s=100)) == "[1/7]"  # no quantize measured yet
+    # Q8_0's quantize predicts Q4_0's (same method) and awq's (same kind, no awq yet); texts by the base's text
+    assert clock.observe(_event("Q8_0", "quantize", wall_s=10)) == "[2/7, ~5 min left]"  # 3*100 + 2*10 = 320 s
+    assert clock.seconds_left() == 320
+    clock.observe(_event("Q8_0", "text", wall_s=60))  # a GGUF's text now by Q8_0's; awq's by all texts' mean, 80
+    assert clock.seconds_left() == 10 + 60 + 10 + 80
+    parallel = SweepClock(_plan(), parallel=2)
+    for event in (_event("base", "text", wall_s=100), _event("Q8_0", "quantize", wall_s=10)):
+        parallel.observe(event)
+    assert parallel.seconds_left() == 160
+
+
+def test_cached_steps_are_progress_not_timings() -> None:
+    clock = SweepClock(_plan(), parallel=1)
+    assert clock.observe(_event("base", "text", status="cached")) == "[1/7]"
+    assert clock.seconds_left() is None
+    for variant, kind in (("Q8_0", "quantize"), ("Q8_0", "text"), ("Q4_0", "quantize"), ("Q4_0", "text"),
+                          ("awq", "quantize")):
+        clock.observe(_event(variant, kind, status="cached"))
+    assert clock.observe(_event("awq", "text", status="failed")) == "[7/7]"
+
+
+def test_on_ray_only_the_count() -> None:
+    clock = SweepClock(_plan(), parallel=None)
+    clock.observe(_event("base", "text", wall_s=100))
+    assert clock.observe(_event("Q8_0", "quantize", wall_s=10)) == "[2/7]"
