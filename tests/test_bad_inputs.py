@@ -483,7 +483,8 @@ def test_a_sweep_shows_only_quantwb_lines(tiny_model: Path, tmp_path: Path) -> N
     results = tmp_path / "results"
     result = quantwb("sweep", str(plan), "--results", str(results))
     assert result.returncode == 0, result.stderr
-    ours = re.compile(r"^(done|cached|failed|skipped) +\S+ \w+( [\d.]+ s)?( \(.*\))?$|^\d+ steps: \d+ run, \d+ cached$")
+    ours = re.compile(r"^(done|cached|failed|skipped) +\S+ \w+( [\d.]+ s)?( \(.*\))?  \[\d+/\d+(, (~[\d.]+ (s|min|h))?( \+ )?(\d+ untimed)? left)?\]$"
+                      r"|^\d+ steps: \d+ run, \d+ cached$")
     foreign = [line for line in result.stderr.splitlines() if line.strip() and not ours.match(line)]
     assert not foreign, "\n".join(foreign)
     assert len([line for line in result.stderr.splitlines() if line.startswith("done")]) >= 6

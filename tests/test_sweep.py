@@ -141,5 +141,5 @@ def test_the_planned_steps_are_the_steps_that_run(sweep_runs: dict) -> None:
         ("quantize", "rtn"), ("text", "rtn"), ("tasks", "rtn")}
     clock = SweepClock(planned, parallel)
     shown = [clock.observe(event) for event in sweep_runs["events"]["first"]]
-    assert shown[0] == "[1/8]"  # nothing measured yet for the steps to come: no estimate
-    assert shown[-1].startswith("[5/8, ~") and shown[-1].endswith(" left]")  # rtn's quantize by Q8_0's, text and tasks by theirs
+    assert shown[0] == "[1/8, 7 untimed left]"  # the base's text times no GGUF's or RTN's
+    assert shown[-1] == "[5/8, 3 untimed left]"  # rtn's steps: no RTN step was measured in that run

@@ -1,4 +1,5 @@
-"""The sweep's `[n/N, ~T left]`: counted from the plan's steps, estimated only from steps measured in this run."""
+"""The sweep's `[n/N, ~T + k untimed left]`: counted from the plan's steps, estimated only from this run's
+measured steps of the same kind and method."""
 
 from __future__ import annotations
 
@@ -19,22 +20,22 @@ def _plan() -> list[PlannedStep]:
 
 def test_estimate_is_the_mean_of_the_same_kind_and_method_over_the_parallel_chains() -> None:
     clock = SweepClock(_plan(), parallel=1)
-    assert clock.observe(_event("base", "text", wall_s=100)) == "[1/7]"  # no quantize measured yet
-    # Q8_0's quantize predicts Q4_0's (same method) and awq's (same kind, no awq yet); texts by the base's text
-    assert clock.observe(_event("Q8_0", "quantize", wall_s=10)) == "[2/7, ~5 min left]"  # 3*100 + 2*10 = 320 s
-    assert clock.seconds_left() == 320
-    clock.observe(_event("Q8_0", "text", wall_s=60))  # a GGUF's text now by Q8_0's; awq's by all texts' mean, 80
-    assert clock.seconds_left() == 10 + 60 + 10 + 80
+    assert clock.observe(_event("base", "text", wall_s=100)) == "[1/7, 6 untimed left]"  # fp's text says nothing of gguf's
+    assert clock.observe(_event("Q8_0", "quantize", wall_s=10)) == "[2/7, ~10 s + 4 untimed left]"  # Q4_0's quantize
+    assert clock.observe(_event("Q8_0", "text", wall_s=100)) == "[3/7, ~2 min + 2 untimed left]"
+    assert clock.estimate() == (110, 2)  # awq's quantize and text: no precedent, never guessed from the GGUFs'
+    clock.observe(_event("Q4_0", "quantize", wall_s=30))  # GGUF quantizes now average 20 s
+    clock.observe(_event("awq", "quantize", wall_s=600))
+    assert clock.estimate() == (100, 1)
     parallel = SweepClock(_plan(), parallel=2)
-    for event in (_event("base", "text", wall_s=100), _event("Q8_0", "quantize", wall_s=10)):
+    for event in (_event("base", "text", wall_s=100), _event("Q8_0", "quantize", wall_s=10), _event("Q8_0", "text", wall_s=100)):
         parallel.observe(event)
-    assert parallel.seconds_left() == 160
+    assert parallel.estimate() == (55, 2)  # four steps left over two workers
 
 
 def test_cached_steps_are_progress_not_timings() -> None:
     clock = SweepClock(_plan(), parallel=1)
-    assert clock.observe(_event("base", "text", status="cached")) == "[1/7]"
-    assert clock.seconds_left() is None
+    assert clock.observe(_event("base", "text", status="cached")) == "[1/7, 6 untimed left]"
     for variant, kind in (("Q8_0", "quantize"), ("Q8_0", "text"), ("Q4_0", "quantize"), ("Q4_0", "text"),
                           ("awq", "quantize")):
         clock.observe(_event(variant, kind, status="cached"))

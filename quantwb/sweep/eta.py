@@ -1,15 +1,16 @@
 """How far a sweep is, and about how long its remaining steps will take, judged from the steps it has run.
 
-A step's time is predicted by the mean of the steps already run with the same kind and method (a Q4_K_M
-quantize by the GGUF quantizes done, an AWQ by the AWQs), else of the same kind; steps that came from the
-cache count as progress but not as timings. Until every remaining step has such a precedent no estimate is
-given: a guess without a measured basis would be a number quantwb did not measure. On Ray the cluster decides
-how many chains run at once, so only the count is shown.
+A step's time is predicted by the mean of the steps already run in this sweep with the same kind and method
+(a Q4_K_M quantize by the GGUF quantizes done, an AWQ text pass by AWQ's): methods differ by orders of
+magnitude (a cached GGUF quantize takes a second, AWQ minutes), so no other step stands in for them.
+Remaining steps without such a precedent are counted, not guessed ("+ 2 untimed"); steps that came from the
+cache count as progress but not as timings. On Ray the cluster decides how many chains run at once, so only
+the count is shown.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 
 from quantwb.sweep.runner import StepEvent
@@ -35,33 +36,35 @@ class SweepClock:
         self.times: dict[tuple[StepKind, str], list[float]] = defaultdict(list)
 
     def observe(self, event: StepEvent) -> str:
-        """`[done/total]`, with `~N min left` once every remaining step has a measured precedent."""
+        """`[done/total]`, with `~T left` for the remaining steps that have a measured precedent."""
         label = event.step.label
         self.finished.add(label)
         step = self.planned.get(label)
         if event.status == "done" and step is not None:
             self.times[(step.kind, step.method)].append(event.wall_s)
-        total = max(len(self.planned), len(self.finished))
-        position = f"{len(self.finished)}/{total}"
-        left = self.seconds_left()
-        return f"[{position}]" if left is None or left == 0 else f"[{position}, ~{_duration(left)} left]"
+        position = f"{len(self.finished)}/{max(len(self.planned), len(self.finished))}"
+        estimate = self.estimate()
+        if estimate is None:
+            return f"[{position}]"
+        seconds, untimed = estimate
+        if seconds == 0:
+            return f"[{position}]" if untimed == 0 else f"[{position}, {untimed} untimed left]"
+        return f"[{position}, ~{_duration(seconds)}{f' + {untimed} untimed' if untimed else ''} left]"
 
-    def seconds_left(self) -> float | None:
-        remaining = [step for label, step in self.planned.items() if label not in self.finished]
-        if not remaining:
-            return 0.0
+    def estimate(self) -> tuple[float, int] | None:
+        """(seconds the timed remaining steps will take, how many remaining steps have no precedent);
+        None where no estimate is possible (on Ray)."""
         if self.parallel is None:
             return None
-        by_kind: dict[StepKind, list[float]] = defaultdict(list)
-        for (kind, _), seconds in self.times.items():
-            by_kind[kind].extend(seconds)
-        work = 0.0
-        for (kind, method), count in Counter((step.kind, step.method) for step in remaining).items():
-            precedent = self.times.get((kind, method)) or by_kind.get(kind)
-            if not precedent:
-                return None
-            work += count * sum(precedent) / len(precedent)
-        return work / max(1, min(self.parallel, len(remaining)))
+        remaining = [step for label, step in self.planned.items() if label not in self.finished]
+        work, untimed = 0.0, 0
+        for step in remaining:
+            precedent = self.times.get((step.kind, step.method))
+            if precedent:
+                work += sum(precedent) / len(precedent)
+            else:
+                untimed += 1
+        return work / max(1, min(self.parallel, len(remaining))), untimed
 
 
 def _duration(seconds: float) -> str:
