@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_model import TRAINING_TEXT, build_tiny_model
+# Before any library reads it at import (huggingface_hub freezes it then): the test process and the worker
+# processes it starts (Ray's among them) must agree, as a user's shell makes them agree. transformers
+# writes what it saw into a saved tokenizer_config.json (`local_files_only`), so a mismatch changes an
+# artifact's bytes (a known limit, README).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tests.tiny_model import TRAINING_TEXT, build_tiny_model  # noqa: E402
 
 # The real offline corpora and task sets beside the checkout (CI has them; a user's clone does not).
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
