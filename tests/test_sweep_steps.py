@@ -14,6 +14,7 @@ from quantwb.sweep.steps import (
     forget,
     mark_done,
     marker_path,
+    remove_partials_under,
     remove_stale_partials,
     results_lock,
     step_key,
@@ -89,6 +90,19 @@ def test_stale_partials_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     (tmp_path / "m-Q8_0.gguf").write_text("complete")
     assert len(remove_stale_partials(tmp_path)) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["m-Q8_0.gguf"]
+
+
+def test_partials_of_stopped_workers_are_removed_anywhere_in_the_results(tmp_path: Path) -> None:
+    gguf_dir, hf_dir, records = tmp_path / "artifacts/m/Q4_0", tmp_path / "artifacts/m/rtn", tmp_path / "records/m"
+    for folder in (gguf_dir, hf_dir, records):
+        folder.mkdir(parents=True)
+    (gguf_dir / ".m-Q4_0.gguf.partial-25843").write_text("half")
+    (hf_dir / ".m-rtn.partial-77").mkdir()
+    (hf_dir / ".m-rtn.partial-77" / ".inner.partial-78").write_text("nested: goes with its folder")
+    (records / ".Q4_0.text.json.partial-9").write_text("{")
+    (records / "Q8_0.text.json").write_text("{}")
+    assert len(remove_partials_under(tmp_path)) == 3
+    assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*")) if p.is_file()] == ["records/m/Q8_0.text.json"]
 
 
 def test_every_file_of_quantwb_is_classified_for_the_cache_key() -> None:

@@ -30,3 +30,29 @@ def test_the_trackers_cleanup_words_are_library_output(quiet: str) -> None:
         assert lines == ["done"], err  # quantwb's own last line stays the last line
     else:
         assert "leaked semaphore" in err, err  # -v: the tracker speaks, as every library does then
+
+
+# A measurement the child ends with an error: the child exits (one task per child) while the parent handles the
+# error. Stopping the pool then raced its manager thread into a TypeError traceback on stderr, 6 times in 20 here.
+_CHILD_ERRORS = """
+import threading
+from pathlib import Path
+from quantwb.evaluate.memory import run_isolated
+from quantwb.fileio import sha256_file
+
+seen = []
+threading.excepthook = lambda args: seen.append(repr(args.exc_value))
+if __name__ == "__main__":
+    for _ in range(20):
+        try:
+            run_isolated(sha256_file, Path("/nonexistent-model-file"), "test")
+        except FileNotFoundError:
+            pass
+    print(len(seen), seen[:1])
+"""
+
+
+def test_an_error_in_the_measuring_child_leaves_no_traceback_behind() -> None:
+    out = subprocess.run([sys.executable, "-c", _CHILD_ERRORS], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "0", out.stdout

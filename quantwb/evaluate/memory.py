@@ -32,14 +32,19 @@ def run_isolated(function: Callable[[A], T], argument: A, what: str,
         initargs = (os.getpid(), stderr.name if stderr else None)
         pool = scope.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1,
                                                        initializer=worker_init, initargs=initargs))
+        future = pool.submit(function, argument)
         try:
-            return pool.submit(function, argument).result()
+            return future.result()
         except BrokenProcessPool as err:
             if on_abort is not None and stderr is not None:
                 raise on_abort(last_native_message(Path(stderr.name).read_text(errors="replace"))) from err
             raise EvaluationError(f"{what}: the evaluation process died (out of memory or a crash in a native library)") from err
         except BaseException:
-            stop_workers(pool)  # Ctrl-C: the child must not run on to the end of its measurement
+            # Ctrl-C: the child must not run on to the end of its measurement. An error the child raised (future
+            # done) needs no stopping, and must not get it: the child is exiting, and the pool's manager thread
+            # replacing it races a shutdown(wait=False) into a TypeError traceback on stderr (CPython 3.11).
+            if not future.done():
+                stop_workers(pool)
             raise
     raise AssertionError("unreachable")  # for type checkers: the block returns or raises
 

@@ -30,7 +30,7 @@ from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
 from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
 from quantwb.sweep.step_kinds import planned_kinds
-from quantwb.sweep.steps import Step, code_version, results_lock
+from quantwb.sweep.steps import Step, code_version, remove_partials_under, results_lock
 from quantwb.workers import quiet_resource_tracker, stop_workers, worker_init
 
 REPORT_FORMATS = ("md", "html", "json")
@@ -108,6 +108,7 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
                             emit(event)
                 except BaseException:
                     stop_workers(pool)  # Ctrl-C: cancel the queued chains and stop the running ones, exit now
+                    remove_partials_under(results_dir)  # what the stopped workers were writing
                     raise
         reports = _write_reports(plan, options, results_dir) if options.report else []
     failed = [e for e in events if e.status == "failed"]

@@ -173,3 +173,11 @@ def remove_stale_partials(folder: Path) -> list[Path]:
         log.info("removing %s, left by an interrupted run", path)
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     return stale
+
+
+def remove_partials_under(results_dir: Path) -> list[Path]:
+    """Every temporary output in the results tree: after stopping workers mid-step (Ctrl-C), which SIGTERM gives
+    no chance to clean up after themselves; we hold the results lock, so no one else is writing there."""
+    marked = [path for path in results_dir.rglob(".*.partial-*")
+              if not any(".partial-" in part for part in path.relative_to(results_dir).parent.parts)]
+    return [removed for folder in sorted({path.parent for path in marked}) for removed in remove_stale_partials(folder)]
