@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 # Before any library reads it at import (huggingface_hub freezes it then): the test process and the worker
-# processes it starts (Ray's among them) must agree, as a user's shell makes them agree. transformers
-# writes what it saw into a saved tokenizer_config.json (`local_files_only`), so a mismatch changes an
-# artifact's bytes (a known limit, README).
+# processes it starts (Ray's among them) must agree, as a user's shell makes them agree (quantwb drops the
+# `local_files_only` transformers saves into an HF variant's tokenizer_config.json, but libraries may read it
+# elsewhere too).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.tiny_model import TRAINING_TEXT, build_tiny_model  # noqa: E402

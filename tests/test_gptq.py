@@ -46,6 +46,7 @@ def test_gptq_folder_is_a_complete_compressed_tensors_checkpoint(gptq_variant, t
     assert weight_bytes < base_bytes
     assert (folder / "README.md").read_text().startswith("---\nbase_model: model\n")
     assert (folder / "tokenizer.json").is_file()
+    assert "local_files_only" not in json.loads((folder / "tokenizer_config.json").read_text())  # how it was loaded
     assert not list(folder.parent.glob(".*partial*"))
 
 
@@ -102,6 +103,7 @@ def test_classic_gptq_format_through_gptqmodel(tiny_model: Path, tmp_path: Path)
     quant = json.loads((variant.path / "config.json").read_text())["quantization_config"]
     assert (quant["quant_method"], quant["bits"], quant["group_size"], quant["sym"]) == ("gptq", 4, 128, True)
     assert variant.manifest["backend"] == "gptqmodel" and variant.manifest["checkpoint_format"] == "gptq"
+    assert "local_files_only" not in json.loads((variant.path / "tokenizer_config.json").read_text())
     assert generates(variant.path)
     kld = mean_kld_nats(tiny_model, variant.path)
     error = layer_output_error(tiny_model, variant.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,7 @@ def write_variant(
     with atomic_path(final) as tmp:
         tmp.mkdir(parents=True)
         done = save(tmp)
+        _drop_load_options(tmp / "tokenizer_config.json")
         weight_bytes = sum(p.stat().st_size for p in tmp.glob("*.safetensors"))
         manifest = {
             "name": name,
@@ -67,3 +69,15 @@ def write_variant(
         manifest["size_bytes"] = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         write_manifest(tmp, manifest)
     return read_variant(final)
+
+
+def _drop_load_options(path: Path) -> None:
+    """Remove `local_files_only` from a saved tokenizer config: transformers saves how the tokenizer was loaded
+    (true when HF_HUB_OFFLINE was set), no property of the tokenizer, and the same quantization made online and
+    offline would differ in that file and so in its content hash."""
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(config, dict) and config.pop("local_files_only", None) is not None:
+        # transformers' own layout, so the file reads as it saved it
+        path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")

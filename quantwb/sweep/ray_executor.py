@@ -23,7 +23,7 @@ from quantwb.fileio import write_json_atomic
 from quantwb.sweep.plan import model_slug
 from quantwb.sweep.ray_tasks import ChainOutcome, ModelFacts, Target, chain_files, failed_events, prepare_model, run_chain_task
 from quantwb.sweep.runner import Chain, EventSink
-from quantwb.sweep.step_kinds import planned_kinds
+from quantwb.sweep.step_kinds import planned_steps
 from quantwb.sweep.steps import Step, forget
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class _Driver:
 
     @staticmethod
     def _steps(chain: Chain) -> list[Step]:
-        return [Step(model_slug(chain.model), chain.variant.id, kind, "") for kind in planned_kinds(chain)]
+        return planned_steps(chain)
 
 
 def _label(chain: Chain) -> str:

@@ -26,8 +26,8 @@ from quantwb.home import quantwb_home
 from quantwb.models import resolve
 from quantwb.sweep.plan import model_slug
 from quantwb.sweep.runner import Chain, StepEvent, run_chain
-from quantwb.sweep.step_kinds import planned_kinds, text_eval_config
-from quantwb.sweep.steps import Step, code_version, marker_path
+from quantwb.sweep.step_kinds import planned_steps, text_eval_config
+from quantwb.sweep.steps import code_version, marker_path
 from quantwb.texts import load_text
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf")
@@ -151,12 +151,12 @@ def chain_files(chain: Chain) -> tuple[Files, tuple[str, ...]]:
     """The chain's step markers and the records they list, under `chain.results_dir`; and the kinds with no marker."""
     files: Files = {}
     gone = []
-    for kind in planned_kinds(chain):
-        marker = marker_path(chain.results_dir, Step(model_slug(chain.model), chain.variant.id, kind, ""))
+    for step in planned_steps(chain):
+        marker = marker_path(chain.results_dir, step)
         try:
             payload = json.loads(marker.read_text())
         except (OSError, ValueError):
-            gone.append(kind)
+            gone.append(step.kind)
             continue
         files[marker.relative_to(chain.results_dir).as_posix()] = payload
         for name in payload.get("outputs", []):
@@ -168,7 +168,7 @@ def chain_files(chain: Chain) -> tuple[Files, tuple[str, ...]]:
 
 def failed_events(chain: Chain, reason: str) -> list[StepEvent]:
     """The chain's first step failed for `reason`; the steps after it are skipped, as `run_chain` reports them."""
-    steps = [Step(model_slug(chain.model), chain.variant.id, kind, "") for kind in planned_kinds(chain)]
+    steps = planned_steps(chain)
     return [StepEvent(steps[0], "failed", detail=reason)] + [
         StepEvent(step, "skipped", detail=f"needs {steps[0].label}, which failed") for step in steps[1:]]
 

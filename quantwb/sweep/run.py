@@ -29,8 +29,8 @@ from quantwb.sweep.plan import Plan, model_slug
 from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
 from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
-from quantwb.sweep.step_kinds import planned_kinds
-from quantwb.sweep.steps import Step, code_version, remove_partials_under, results_lock
+from quantwb.sweep.step_kinds import planned_steps
+from quantwb.sweep.steps import code_version, remove_partials_under, results_lock
 from quantwb.workers import quiet_resource_tracker, stop_workers, worker_init
 
 REPORT_FORMATS = ("md", "html", "json")
@@ -79,7 +79,7 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
     chains = _chains(plan, options, results_dir)
     check_plan(plan, options.models, options.variants)  # a wrong entry: exit 2 now, not a failed step an hour in
     if on_plan is not None:
-        on_plan(planned_steps(chains), None if on_ray else options.jobs)
+        on_plan(progress_steps(chains), None if on_ray else options.jobs)
     events: list[StepEvent] = []
     retried: tuple[str, ...] = ()
 
@@ -119,9 +119,9 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
     return SweepResult(tuple(events), tuple(reports), retried)
 
 
-def planned_steps(chains: list[Chain]) -> list[PlannedStep]:
-    return [PlannedStep(Step(model_slug(chain.model), chain.variant.id, kind, "").label, kind, chain.variant.method)
-            for chain in chains for kind in planned_kinds(chain)]
+def progress_steps(chains: list[Chain]) -> list[PlannedStep]:
+    """Every step of the sweep with what its progress estimate goes by (kind and method)."""
+    return [PlannedStep(step.label, step.kind, chain.variant.method) for chain in chains for step in planned_steps(chain)]
 
 
 def plan_matrix(plan: Plan, models: tuple[str, ...] = ()) -> dict[str, list[dict[str, str]]]:

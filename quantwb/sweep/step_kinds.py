@@ -22,7 +22,7 @@ from quantwb.formats.gguf_source import resolve_model
 from quantwb.quantize.registry import get_quantizer
 from quantwb.sweep.mix import MIX_METHOD, mix_variant
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
-from quantwb.sweep.steps import StepKind, remove_stale_partials, step_key
+from quantwb.sweep.steps import Step, StepKind, remove_stale_partials, step_key
 from quantwb.texts import load_text
 
 if TYPE_CHECKING:
@@ -212,6 +212,6 @@ def chain_steps(state: ChainState) -> list[StepRunner]:
     return [step for step in steps if step is not None]
 
 
-def planned_kinds(chain: Chain) -> list[StepKind]:
-    """The kinds of the chain's steps, in order (decided from the plan alone, without resolving the model)."""
-    return [runner.kind for runner in chain_steps(ChainState(chain))]
+def planned_steps(chain: Chain) -> list[Step]:
+    """The chain's steps, in order, without keys (decided from the plan alone, without resolving the model)."""
+    return [Step(model_slug(chain.model), chain.variant.id, runner.kind, "") for runner in chain_steps(ChainState(chain))]
