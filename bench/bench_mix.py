@@ -5,8 +5,9 @@ exact size as budget), chosen on the choosing text (wiki), then both files are m
 evaluator on the judging text (c4). Printed: sizes, mean KLD ± uncertainty, the ratio mix / stock (target
 ≤ 0.85 each), the scan's wall time, the search's, the quantize's (target: scan + search + quantize ≤ 10 min
 on 2 cores) and the whole second and third targets on the same scan (target ≤ 1 min each).
-    python bench/bench_mix.py [--model smollm2-135m] [--types Q3_K_M,Q4_K_M,Q5_K_M] [--layers-per-group 10]
-        [--chunks 4] [--judge-chunks 40] [--out DIR]
+    python bench/bench_mix.py [--model smollm2-135m] [--types Q3_K_M,Q4_K_M,Q5_K_M] [--layers-per-group N]
+        [--chunks N] [--judge-chunks 40] [--out DIR]
+(grouping and scan windows default to `quantwb mix`'s own defaults)
 The machine's load (os.getloadavg) is printed with the times: they are wall times on a shared machine.
 """
 
@@ -18,13 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from quantwb import defaults
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--types", default="Q3_K_M,Q4_K_M,Q5_K_M")
-    parser.add_argument("--layers-per-group", type=int, default=10)
-    parser.add_argument("--chunks", type=int, default=4, help="windows of the choosing text per scan measurement")
+    parser.add_argument("--layers-per-group", type=int, default=defaults.MIX_LAYERS_PER_GROUP)
+    parser.add_argument("--chunks", type=int, default=defaults.MIX_SCAN_CHUNKS,
+                        help="windows of the choosing text per scan measurement")
     parser.add_argument("--judge-chunks", type=int, default=40, help="windows of the judging text")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
