@@ -48,8 +48,8 @@ def _render(paths: list[Path]) -> None:
 @click.option("--kld-topk", type=click.IntRange(min=1), metavar="K",
               help="Keep only the base's K most probable tokens (and the rest's total mass) per position: a base cache "
               "about vocab/K times smaller; each record states the KLD error this costs. Default: the full distribution.")
-@click.option("--batch-windows", type=click.IntRange(min=1), help="Windows per forward pass (default: HF 2 on the CPU, 8 on "
-              "an accelerator; GGUF 2048/ctx, as llama-perplexity).")
+@click.option("--batch-windows", type=click.IntRange(min=1), help="Windows per forward pass (default: HF 2 on the CPU, fewer "
+              "where 256 MiB of logits would not hold them, 8 on an accelerator; GGUF 2048/ctx, as llama-perplexity).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")
 @click.option("--gen-tokens", default=defaults.GEN_TOKENS, show_default=True, type=click.IntRange(min=0),
               help="Greedy tokens timed for generation speed (0: skip the measurement).")

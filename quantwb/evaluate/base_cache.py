@@ -16,6 +16,7 @@ grows with K instead of the vocabulary (49k-128k in current models).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -148,7 +149,8 @@ def _joined(rows: list[BaseRows], names: tuple[str, ...]) -> dict[str, np.ndarra
 
 
 class _NpyReader:
-    """Row blocks of a 2-D .npy file written by _NpyAppender, read on demand (plain reads, no mmap)."""
+    """Row blocks of a 2-D .npy file written by _NpyAppender, read on demand (plain reads, no mmap; positioned reads,
+    so the math threads each read their own block)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -160,8 +162,9 @@ class _NpyReader:
         self._offset = self._file.tell()
 
     def rows(self, start: int, count: int) -> np.ndarray:
-        self._file.seek(self._offset + start * self.width * self.dtype.itemsize)
-        data = np.fromfile(self._file, dtype=self.dtype, count=count * self.width)
+        size = count * self.width * self.dtype.itemsize
+        data = np.frombuffer(os.pread(self._file.fileno(), size, self._offset + start * self.width * self.dtype.itemsize),
+                             dtype=self.dtype)
         if data.size != count * self.width:
             raise DataError(f"{self.path.parent}: base cache is truncated; delete it to recompute")
         return data.reshape(count, self.width)

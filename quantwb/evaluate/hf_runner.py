@@ -10,7 +10,7 @@ import numpy as np
 
 from quantwb.devices import is_accelerator
 from quantwb.evaluate.hf_load import load_causal_lm
-from quantwb.evaluate.runners import HF_BATCH_WINDOWS, ForwardClock, RunnerOptions
+from quantwb.evaluate.runners import ForwardClock, RunnerOptions, hf_batch_windows
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class HFRunner:
         self.model = load_causal_lm(path, options.device)
         self.dtype = str(self.model.dtype).removeprefix("torch.")
         self.vocab_size = int(self.model.get_output_embeddings().weight.shape[0])
-        self.batch_windows = options.batch_windows or HF_BATCH_WINDOWS["accelerator" if is_accelerator(self.device) else "cpu"]
+        self.batch_windows = hf_batch_windows(options, is_accelerator(self.device), self.vocab_size)
         self.clock = ForwardClock()
 
     def scored_logits(self, windows: np.ndarray, first: int) -> np.ndarray:
@@ -39,11 +39,13 @@ class HFRunner:
         ctx = windows.shape[1]
         with torch.inference_mode():
             self.clock.start()
-            # logits_to_keep: the LM head runs only on the positions that are scored (and the last one).
+            # logits_to_keep: the LM head runs only on the scored positions (the last one predicts past the
+            # window), and their logits come out contiguous: no vocab-wide copy to drop a position.
             ids = torch.from_numpy(windows).to(self.device)
-            logits = self.model(input_ids=ids, logits_to_keep=ctx - first, use_cache=False).logits
+            keep = torch.arange(first, ctx - 1, device=self.device)
+            logits = self.model(input_ids=ids, logits_to_keep=keep, use_cache=False).logits
             # float32 on the host: the KLD math is the same numpy code for every runner and device
-            scored = logits[:, :-1, :].float().reshape(-1, logits.shape[-1]).cpu().numpy()
+            scored = logits.float().reshape(-1, logits.shape[-1]).cpu().numpy()
             self.clock.stop(windows.size)
         return scored
 

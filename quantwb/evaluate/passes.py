@@ -27,7 +27,11 @@ from quantwb.quiet import quiet_libraries
 
 log = logging.getLogger(__name__)
 
-MATH_ROWS = 64  # positions per block of vocab-wide math: bounds the float32 temporaries to a few MB each
+# Positions per block of vocab-wide math: at most 64, and at most 6 MiB of float32 per row block (32 rows of
+# SmolLM2's 49k vocabulary, 12 of a 128k one), so each temporary stays a few MB whatever the vocabulary. Every
+# statistic is computed row by row: the block size changes no number, only the memory.
+MATH_ROWS = 64
+MATH_BLOCK_BYTES = 6 * 2**20
 # Each pass runs in a fresh (spawned) interpreter, kept quiet whatever the CLI's -v says: the libraries'
 # bars and advice, and tokenizers' warning about parallelism.
 _CHILD_ENV = {"TOKENIZERS_PARALLELISM": "false"}
@@ -93,8 +97,9 @@ def _scored_windows(runner: Runner, tokens: np.ndarray, plan: WindowPlan, label:
             progress.advance(task, len(indices))
 
 
-def _row_blocks(n_rows: int) -> list[slice]:
-    return [slice(start, min(start + MATH_ROWS, n_rows)) for start in range(0, n_rows, MATH_ROWS)]
+def _row_blocks(n_rows: int, vocab: int) -> list[slice]:
+    size = max(1, min(MATH_ROWS, MATH_BLOCK_BYTES // (4 * vocab)))
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
 
 
 def _math_pool(threads: int) -> ThreadPoolExecutor:
@@ -123,7 +128,7 @@ def run_base_pass(job: BasePassJob) -> None:
                         check = kld.base_rows(parts.take(slice(0, n_check)), store) if n_check else None
                         return kld.base_rows_topk(parts, job.topk, store), check
 
-                    for block_rows, check_rows in pool.map(rows, _row_blocks(len(targets))):
+                    for block_rows, check_rows in pool.map(rows, _row_blocks(len(targets), runner.vocab_size)):
                         writer.append(block_rows)
                         if check_rows is not None:
                             writer.append_check(check_rows)
@@ -146,19 +151,20 @@ def run_variant_pass(job: VariantPassJob) -> VariantPassResult:
         checks: list[kld.PositionStats] = []
         with _math_pool(job.options.threads) as pool:
             for offset, logits, targets in _scored_windows(runner, cache.tokens, plan, job.label):
-                base = cache.rows(offset, len(targets))
                 n_check = max(0, min(len(targets), cache.n_check - offset))
                 full = cache.check_rows(offset, n_check) if n_check else None
 
-                def stats(block: slice, logits=logits, targets=targets, base=base, full=full, n_check=n_check):
+                def stats(block: slice, logits=logits, targets=targets, offset=offset, full=full, n_check=n_check):
                     parts = kld.logit_parts(logits[block], targets[block])
                     inside = slice(block.start, min(block.stop, n_check))
                     check = None
                     if full is not None and inside.stop > inside.start:
                         check = kld.position_stats(full.take(inside), parts.take(slice(0, inside.stop - inside.start)))
-                    return kld.position_stats(base.take(block), parts), check
+                    # the base's rows read block by block: a batch's worth of a 128k vocabulary is 128 MiB per window
+                    base = cache.rows(offset + block.start, block.stop - block.start)
+                    return kld.position_stats(base, parts), check
 
-                for block_stats, check in pool.map(stats, _row_blocks(len(targets))):
+                for block_stats, check in pool.map(stats, _row_blocks(len(targets), runner.vocab_size)):
                     parts_list.append(block_stats)
                     if check is not None:
                         checks.append(check)

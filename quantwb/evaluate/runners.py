@@ -17,6 +17,9 @@ import numpy as np
 # HF windows per forward pass when not asked: more is barely faster on a CPU and costs memory; 8 keeps a GPU busy
 # at 512-token windows (the logits' copy to the host bounds it)
 HF_BATCH_WINDOWS = {"cpu": 2, "accelerator": 8}
+# ...and on a CPU no more windows than fit 256 MiB of float32 logits: one 512-token window of a 128k vocabulary
+# (250 MiB); two of SmolLM2's 49k or TinyLlama's 32k.
+HF_CPU_LOGITS_BYTES = 256 * 2**20
 
 RUNNERS = {"hf": "quantwb.evaluate.hf_runner:HFRunner", "gguf": "quantwb.evaluate.gguf_runner:GGUFRunner"}
 
@@ -29,6 +32,15 @@ class RunnerOptions:
     threads: int
     batch_windows: int | None = None  # None: the runner's default (HF_BATCH_WINDOWS, the GGUF runner's BATCH_TOKENS / ctx)
     device: str = "cpu"  # cpu, cuda or cuda:N; `auto` is resolved before a runner is opened
+
+
+def hf_batch_windows(options: RunnerOptions, accelerator: bool, vocab: int) -> int:
+    """Windows per HF forward pass: the option when given, else the device's default within the CPU's logits budget."""
+    if options.batch_windows:
+        return options.batch_windows
+    if accelerator:
+        return HF_BATCH_WINDOWS["accelerator"]
+    return max(1, min(HF_BATCH_WINDOWS["cpu"], HF_CPU_LOGITS_BYTES // (4 * vocab * options.ctx)))
 
 
 @dataclass
