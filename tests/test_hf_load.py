@@ -1,5 +1,5 @@
 """Loading a checkpoint for measuring: a 16-bit checkpoint measured in float32 gives the same model as
-transformers' direct float32 load (it is widened after loading, to keep the peak memory down)."""
+transformers' direct float32 load (it is read tensor by tensor and widened, to keep the peak memory down)."""
 
 from __future__ import annotations
 

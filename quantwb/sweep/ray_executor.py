@@ -24,7 +24,7 @@ from quantwb.sweep.plan import model_slug
 from quantwb.sweep.ray_tasks import ChainOutcome, ModelFacts, Target, chain_files, failed_events, prepare_model, run_chain_task
 from quantwb.sweep.runner import Chain, EventSink
 from quantwb.sweep.step_kinds import planned_steps
-from quantwb.sweep.steps import Step, forget
+from quantwb.sweep.steps import forget
 
 log = logging.getLogger(__name__)
 
@@ -181,15 +181,11 @@ class _Driver:
 
     def _write_back(self, chain: Chain, outcome: ChainOutcome) -> None:
         """Write the records and markers a worker returned, exactly where the local executor writes them."""
-        for step in self._steps(chain):
+        for step in planned_steps(chain):
             if step.kind in outcome.gone:
                 forget(self.results_dir, step)  # the worker dropped this stale step: so does the driver
         for name, payload in sorted(outcome.files.items(), key=lambda item: item[0].startswith("steps/")):
             write_json_atomic(self.results_dir / name, payload)  # records first, markers last, as run_chain does
-
-    @staticmethod
-    def _steps(chain: Chain) -> list[Step]:
-        return planned_steps(chain)
 
 
 def _label(chain: Chain) -> str:
