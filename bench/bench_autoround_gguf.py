@@ -17,15 +17,19 @@ import time
 from pathlib import Path
 
 
-def timed(argv: list[str]) -> tuple[float, Path]:
-    """(wall seconds, the path the command printed) of one `quantwb` child process; raises if it fails."""
+def timed(argv: list[str], out: Path | None = None) -> tuple[float, Path | None]:
+    """(wall seconds, the one GGUF variant it wrote into `out`) of one `quantwb` child process; raises if it fails.
+    The file is found on disk, not read from stdout: quantwb prints a table, which wraps long paths in a pipe."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "quantwb.cli", *argv], capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"quantwb {' '.join(argv)} failed:\n{done.stderr[-2000:]}")
     print(f"  quantwb {' '.join(argv[:2])} ...: {seconds:.1f} s", file=sys.stderr, flush=True)
-    return seconds, Path(done.stdout.strip().splitlines()[-1])
+    if out is None:
+        return seconds, None
+    (variant,) = [f for f in out.glob("*.gguf") if not f.name.endswith(".imatrix.gguf")]
+    return seconds, variant
 
 
 def main() -> None:
@@ -45,12 +49,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-autoround-gguf-") as tmp:
         out = args.out or Path(tmp)
         calibration = ["--calibration", args.calibration, "--samples", str(args.samples), "--seq-len", str(args.seq_len)]
+
+        def make(folder: str, *argv: str) -> tuple[float, Path | None]:
+            return timed([*argv, "--out", str(out / folder)], out / folder)
+
         made: dict[str, tuple[float, Path]] = {
-            "llama.cpp": timed(["gguf", args.model, "--type", args.type, "--imatrix", "none", "--out", str(out / "plain")]),
-            "llama.cpp + imatrix": timed(["gguf", args.model, "--type", args.type, "--imatrix", "compute", *calibration,
-                                          "--out", str(out / "imatrix")]),
-            f"AutoRound ({args.iters} iters)": timed(["autoround", args.model, "--format", f"gguf:{args.type.lower()}",
-                                                      "--iters", str(args.iters), *calibration, "--out", str(out / "autoround")]),
+            "llama.cpp": make("plain", "gguf", args.model, "--type", args.type, "--imatrix", "none"),
+            "llama.cpp + imatrix": make("imatrix", "gguf", args.model, "--type", args.type, "--imatrix", "compute",
+                                        *calibration),
+            f"AutoRound ({args.iters} iters)": make("autoround", "autoround", args.model, "--format",
+                                                    f"gguf:{args.type.lower()}", "--iters", str(args.iters), *calibration),
         }
         records = out / "records"
         eval_s, _ = timed(["eval", *(str(path) for _, path in made.values()), "--base", args.model, "--text", args.text,
