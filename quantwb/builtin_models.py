@@ -10,7 +10,7 @@ from pathlib import Path
 from quantwb.errors import ModelNotFoundError, QuantwbError
 from quantwb.fileio import atomic_path
 from quantwb.home import models_dir
-from quantwb.tokenizer_repair import repair_tokenizer_file
+from quantwb.tokenizer_repair import drop_load_options, repair_tokenizer_file
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ BUILTINS: dict[str, BuiltinModel] = {
 }
 
 # Bump when _dequantize changes what it writes, so caches made by an older quantwb are rebuilt.
-MATERIALIZE_VERSION = "3"
+MATERIALIZE_VERSION = "4"  # 4: tokenizer_config.json without local_files_only
 MATERIALIZED_STAMP = ".quantwb-materialized"
 SANITY_PROMPT = "The capital of France is"
 SANITY_EXPECTED = "Paris"
@@ -96,6 +96,7 @@ def _dequantize(source: Path, out_dir: Path) -> None:
     fresh.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     repair_tokenizer_file(out_dir)
+    drop_load_options(out_dir)
 
 
 def check_continuation(path: Path, prompt: str = SANITY_PROMPT, expected: str = SANITY_EXPECTED) -> str:

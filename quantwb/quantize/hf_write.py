@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.hf_backend import Prepared, Quantized
 from quantwb.quantize.model_card import render_model_card
 from quantwb.resources_usage import peak_rss_bytes
+from quantwb.tokenizer_repair import drop_load_options
 from quantwb.versions import library_versions
 
 # How transformers runs a weight-and-activation checkpoint on a CPU (compressed-tensors, run_compressed=False):
@@ -38,7 +38,7 @@ def write_variant(
     with atomic_path(final) as tmp:
         tmp.mkdir(parents=True)
         done = save(tmp)
-        _drop_load_options(tmp / "tokenizer_config.json")
+        drop_load_options(tmp)
         weight_bytes = sum(p.stat().st_size for p in tmp.glob("*.safetensors"))
         manifest = {
             "name": name,
@@ -70,14 +70,3 @@ def write_variant(
         write_manifest(tmp, manifest)
     return read_variant(final)
 
-
-def _drop_load_options(path: Path) -> None:
-    """Remove `local_files_only` from a saved tokenizer config: transformers saves how the tokenizer was loaded
-    (true when HF_HUB_OFFLINE was set), no property of the tokenizer, and the same quantization made online and
-    offline would differ in that file and so in its content hash."""
-    if not path.is_file():
-        return
-    config = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(config, dict) and config.pop("local_files_only", None) is not None:
-        # transformers' own layout, so the file reads as it saved it
-        path.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
