@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantwb.errors import EvaluationError
+from quantwb.evaluate.half_floats import to_float16, to_float32
 from quantwb.evaluate.perplexity import log_ppl_ratio, mean_and_uncertainty
 from quantwb.records import Distribution, KLDivergence, TopKCheck
 
@@ -91,14 +92,22 @@ def logit_parts(logits: np.ndarray, targets: np.ndarray) -> LogitParts:
 
 def cross_term(p: np.ndarray, parts: LogitParts, p_sum: np.ndarray) -> np.ndarray:
     """Σ_i p_i log q_i per position (nats), with q given by `parts`."""
-    dot = np.einsum("ij,ij->i", p.astype(np.float32, copy=False), parts.shifted, dtype=np.float64)
+    dot = np.einsum("ij,ij->i", _float32(p), parts.shifted, dtype=np.float64)
     return dot - parts.log_norm.astype(np.float64) * p_sum
+
+
+def _float32(p: np.ndarray) -> np.ndarray:
+    return to_float32(p) if p.dtype == np.float16 else p.astype(np.float32, copy=False)
+
+
+def _stored(p: np.ndarray, store_dtype: type) -> np.ndarray:
+    return to_float16(p) if np.dtype(store_dtype) == np.float16 else p.astype(store_dtype)
 
 
 def base_rows(parts: LogitParts, store_dtype: type = np.float16) -> BaseRows:
     """What the base pass stores: p cut at LOG_P_CUT and rounded to `store_dtype`, plus exact NLL and argmax."""
     log_p = parts.shifted - parts.log_norm[:, None]
-    p = np.where(log_p > LOG_P_CUT, np.exp(log_p), 0.0).astype(store_dtype)
+    p = _stored(np.where(log_p > LOG_P_CUT, np.exp(log_p), 0.0), store_dtype)
     p_sum = np.sum(p, axis=1, dtype=np.float64)
     return BaseRows(p=p, p_sum=p_sum, plogp=cross_term(p, parts, p_sum), nll=parts.nll, top=parts.top)
 
@@ -112,9 +121,9 @@ def base_rows_topk(parts: LogitParts, k: int, store_dtype: type = np.float16) ->
     idx = np.argpartition(log_p, -k, axis=1)[:, -k:]
     top_log_p = np.take_along_axis(log_p, idx, axis=1)
     tail = np.maximum(1.0 - np.sum(np.exp(top_log_p, dtype=np.float64), axis=1), 0.0)
-    p = np.where(top_log_p > LOG_P_CUT, np.exp(top_log_p), 0.0).astype(store_dtype)
+    p = _stored(np.where(top_log_p > LOG_P_CUT, np.exp(top_log_p), 0.0), store_dtype)
     p_sum = np.sum(p, axis=1, dtype=np.float64)
-    plogp = np.einsum("ij,ij->i", p.astype(np.float32), top_log_p, dtype=np.float64) + _xlogy(tail, tail)
+    plogp = np.einsum("ij,ij->i", _float32(p), top_log_p, dtype=np.float64) + _xlogy(tail, tail)
     return BaseRows(p=p, p_sum=p_sum, plogp=plogp, nll=parts.nll, top=parts.top, idx=idx.astype(np.int32), tail=tail)
 
 
@@ -128,7 +137,7 @@ def _cross_term_topk(base: BaseRows, variant: LogitParts) -> np.ndarray:
     rows = np.arange(len(base.idx))[:, None]
     top_log_q = variant.shifted[rows, base.idx] - variant.log_norm[:, None]
     variant_tail = 1.0 - np.sum(np.exp(top_log_q, dtype=np.float64), axis=1)
-    dot = np.einsum("ij,ij->i", base.p.astype(np.float32, copy=False), top_log_q, dtype=np.float64)
+    dot = np.einsum("ij,ij->i", _float32(base.p), top_log_q, dtype=np.float64)
     return dot + _xlogy(base.tail, variant_tail)
 
 
