@@ -10,25 +10,26 @@ Prints file size, mean KLD, PPL and the wall time each took to make (each a sepa
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.children import ChildFailed, gguf_variants, run_child  # noqa: E402
 
 
 def timed(argv: list[str], out: Path | None = None) -> tuple[float, Path | None]:
-    """(wall seconds, the one GGUF variant it wrote into `out`) of one `quantwb` child process; raises if it fails.
-    The file is found on disk, not read from stdout: quantwb prints a table, which wraps long paths in a pipe."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "quantwb.cli", *argv], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"quantwb {' '.join(argv)} failed:\n{done.stderr[-2000:]}")
+    """(wall seconds, the one GGUF variant it wrote into `out`) of one `quantwb` child process; exits if it fails."""
+    try:
+        seconds, _ = run_child([sys.executable, "-m", "quantwb.cli", *argv])
+    except ChildFailed as err:
+        raise SystemExit(str(err)) from err
     print(f"  quantwb {' '.join(argv[:2])} ...: {seconds:.1f} s", file=sys.stderr, flush=True)
     if out is None:
         return seconds, None
-    (variant,) = [f for f in out.glob("*.gguf") if not f.name.endswith(".imatrix.gguf")]
+    (variant,) = gguf_variants(out)
     return seconds, variant
 
 

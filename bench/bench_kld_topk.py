@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.children import ChildFailed, gguf_variants, run_child  # noqa: E402
 
 CACHE_FILES = ("p.npy", "idx.npy", "check_p.npy", "rows.npz", "tokens.npy")
 
 
 def quantwb(argv: list[str], env: dict[str, str]) -> None:
-    """Run one `quantwb` child; raises if it fails."""
-    done = subprocess.run([sys.executable, "-m", "quantwb.cli", *argv], capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"quantwb {' '.join(argv)} failed:\n{done.stderr[-2000:]}")
+    """Run one `quantwb` child; exits if it fails."""
+    try:
+        run_child([sys.executable, "-m", "quantwb.cli", *argv], env)
+    except ChildFailed as err:
+        raise SystemExit(str(err)) from err
 
 
 def cache_bytes(home: Path, topk: int | None) -> int:
@@ -50,8 +55,7 @@ def main() -> None:
         out = args.out or Path(tmp)
         types = [name for t in args.types.split(",") for name in ("--type", t)]
         quantwb(["gguf", args.model, *types, "--out", str(out / "gguf")], dict(os.environ))
-        # found on disk: quantwb prints a table, which wraps long paths in a pipe
-        files = sorted(str(f) for f in (out / "gguf").glob("*.gguf") if not f.name.endswith(".imatrix.gguf"))
+        files = [str(f) for f in gguf_variants(out / "gguf")]
         window = ["--text", args.text, "--gen-tokens", "0", *(["--chunks", str(args.chunks)] if args.chunks else [])]
         records, sizes = {}, {}
         for topk in (None, args.topk):
