@@ -32,6 +32,23 @@ def quantwb_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory: pytest.TempPathFactory):
+    """`module_dir(name)`: a new folder for a module's shared fixtures, removed when the module's tests end.
+
+    Folders from `tmp_path_factory` stay until the session ends; the suite's module fixtures wrote ~7 GB that
+    way, and a full disk failed unrelated tests in CI."""
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        made.append(tmp_path_factory.mktemp(name))
+        return made[-1]
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(request: pytest.FixtureRequest) -> Path:
     """Path of the tiny trained Llama HF folder (SmolLM2 tokenizer, hidden 256, 2 layers)."""

@@ -15,9 +15,9 @@ from tests.quantize_hf_checks import FAST_CALIBRATION, generates, mean_kld_nats
 
 
 @pytest.fixture(scope="module")
-def awq_variant(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+def awq_variant(tiny_model: Path, module_dir):
     spec = QuantSpec(method="awq", bits=4, group_size=128, calibration=FAST_CALIBRATION)
-    return get_quantizer("awq").run(resolve(str(tiny_model)), spec, tmp_path_factory.mktemp("awq"))
+    return get_quantizer("awq").run(resolve(str(tiny_model)), spec, module_dir("awq"))
 
 
 def test_awq_checkpoint_is_asymmetric_4bit(awq_variant) -> None:

@@ -52,9 +52,9 @@ def model_copy(tiny_model: Path, folder: Path, link_weights: bool = True) -> Pat
 
 
 @pytest.fixture(scope="module")
-def damaged(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def damaged(tiny_model: Path, module_dir) -> dict[str, Path]:
     """Model folders with one defect each."""
-    root = tmp_path_factory.mktemp("damaged")
+    root = module_dir("damaged")
     truncated = model_copy(tiny_model, root / "truncated", link_weights=False)
     weights = truncated / "model.safetensors"
     os.truncate(weights, weights.stat().st_size // 2)

@@ -29,9 +29,9 @@ def source(tiny_model: Path):
 
 
 @pytest.fixture(scope="module")
-def made(source, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def made(source, module_dir) -> dict:
     """Every listed type, made in one call (one conversion); the imatrix only where llama.cpp needs one."""
-    out = tmp_path_factory.mktemp("gguf")
+    out = module_dir("gguf")
     artifacts = quantize_gguf(source, LISTED_TYPES, out, ImatrixChoice("auto"), SMALL_CALIBRATION)
     return {artifact.quant_type: artifact for artifact in artifacts}
 

@@ -15,13 +15,13 @@ CTX, FIRST = 64, 32
 
 
 @pytest.fixture(scope="module")
-def tiny_f16(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_f16(tiny_model: Path, module_dir) -> Path:
     from quantwb.models import resolve
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTWB_HOME", str(tmp_path_factory.mktemp("runner-home")))
-        (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["F16"], tmp_path_factory.mktemp("runner"), imatrix=ImatrixChoice("none"))
+        patch.setenv("QUANTWB_HOME", str(module_dir("runner-home")))
+        (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["F16"], module_dir("runner"), imatrix=ImatrixChoice("none"))
     return artifact.path
 
 

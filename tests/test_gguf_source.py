@@ -15,9 +15,9 @@ from tests.cli_helpers import invoke, one_error_line
 
 
 @pytest.fixture(scope="module")
-def from_hf(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def from_hf(tiny_model: Path, module_dir) -> dict[str, Path]:
     """F16, Q8_0 and Q4_K_M made from the HF folder (one conversion)."""
-    out = tmp_path_factory.mktemp("from-hf")
+    out = module_dir("from-hf")
     made = quantize_gguf(resolve(str(tiny_model)), ["F16", "Q8_0", "Q4_K_M"], out)
     return {artifact.quant_type: artifact.path for artifact in made}
 

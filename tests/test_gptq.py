@@ -19,8 +19,8 @@ GPTQ_SPEC = QuantSpec(method="gptq", bits=4, group_size=128, calibration=FAST_CA
 
 
 @pytest.fixture(scope="module")
-def gptq_variant(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    return get_quantizer("gptq").run(resolve(str(tiny_model)), GPTQ_SPEC, tmp_path_factory.mktemp("gptq"))
+def gptq_variant(tiny_model: Path, module_dir):
+    return get_quantizer("gptq").run(resolve(str(tiny_model)), GPTQ_SPEC, module_dir("gptq"))
 
 
 def test_gptq_folder_is_a_complete_compressed_tensors_checkpoint(gptq_variant, tiny_model: Path) -> None:

@@ -13,10 +13,10 @@ from quantwb.evaluate.hf_load import load_causal_lm, stored_half_dtype
 
 
 @pytest.fixture(scope="module")
-def bf16_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def bf16_model(tiny_model: Path, module_dir) -> Path:
     from transformers import AutoModelForCausalLM
 
-    folder = tmp_path_factory.mktemp("bf16") / "model"
+    folder = module_dir("bf16") / "model"
     AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16).save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(tiny_model / name, folder / name)

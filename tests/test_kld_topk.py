@@ -49,13 +49,13 @@ def test_topk_never_exceeds_full_and_converges_to_it() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_q2k(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_q2k(tiny_model: Path, module_dir) -> Path:
     from quantwb.models import resolve
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
 
-    out = tmp_path_factory.mktemp("topk-gguf")
+    out = module_dir("topk-gguf")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTWB_HOME", str(tmp_path_factory.mktemp("topk-home")))
+        patch.setenv("QUANTWB_HOME", str(module_dir("topk-home")))
         (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["Q2_K"], out, imatrix=ImatrixChoice("none"))
     return artifact.path
 

@@ -37,10 +37,10 @@ def _session_home(factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, module_dir):
     from quantwb.sweep.mix import make_mix
 
-    out = tmp_path_factory.mktemp("mix")
+    out = module_dir("mix")
     with _session_home(tmp_path_factory):
         return make_mix(_config(tiny_model, out, match="Q4_K_M")), out
 

@@ -15,8 +15,8 @@ from tests.test_eval import CHUNKS, CTX, eval_home, tiny_ggufs  # noqa: F401  (s
 
 @pytest.fixture(scope="module")
 def measured(tiny_model: Path, tiny_ggufs: dict[str, Path], story_text: Path, eval_home: Path,  # noqa: F811
-             tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("position-records")
+             module_dir) -> dict[str, Path]:
+    out = module_dir("position-records")
     config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=CTX, chunks=CHUNKS, out_dir=out, gen_tokens=4)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANTWB_HOME", str(eval_home))

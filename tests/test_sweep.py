@@ -42,9 +42,9 @@ def _files(folder: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def sweep_runs(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def sweep_runs(tiny_model: Path, module_dir) -> dict:
     """Run 1 is interrupted after Q8_0 finished, run 2 resumes (2 jobs), run 3 finds everything done."""
-    results = tmp_path_factory.mktemp("sweep") / "results"
+    results = module_dir("sweep") / "results"
     plan = parse_plan(_plan(tiny_model))
     events: dict[str, list[StepEvent]] = {"first": [], "resumed": [], "again": []}
 

@@ -41,9 +41,9 @@ evaluations:
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def local_ray(module_dir) -> Iterator[Path]:
     """A local Ray instance of 2 CPUs whose workers use a QUANTWB_HOME of their own (returned); shut down after the module."""
-    home = tmp_path_factory.mktemp("ray-workers-home")
+    home = module_dir("ray-workers-home")
     temp = tempfile.mkdtemp(prefix="qwb-ray-", dir="/tmp")  # short: Ray's socket paths must stay below 108 characters
     with pytest.MonkeyPatch.context() as patch:
         for name, value in {**ENV, "QUANTWB_HOME": str(home), "HF_HUB_OFFLINE": "1"}.items():

@@ -30,8 +30,8 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def tasks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tasks")
+def tasks_dir(module_dir) -> Path:
+    folder = module_dir("tasks")
     (folder / "sciq").mkdir()
     (folder / "sciq" / "test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     return folder

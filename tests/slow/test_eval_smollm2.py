@@ -36,12 +36,12 @@ def patched(home: Path):
 
 
 @pytest.fixture(scope="module")
-def variants(patched, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def variants(patched, module_dir) -> dict[str, Path]:
     from quantwb.quantize.gguf import quantize_gguf
     from quantwb.quantize.registry import get_quantizer
 
     source = resolve("smollm2-135m")
-    out = tmp_path_factory.mktemp("smollm2-variants")
+    out = module_dir("smollm2-variants")
     made = {t: a.path for t, a in zip(GGUF_TYPES, quantize_gguf(source, list(GGUF_TYPES), out), strict=True)}
     for method in ("awq", "gptq"):
         made[method] = get_quantizer(method).run(source, QuantSpec(method=method, bits=4, group_size=64, calibration=CALIBRATION), out).path
@@ -49,9 +49,9 @@ def variants(patched, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
 
 
 @pytest.fixture(scope="module")
-def records(variants: dict[str, Path], wiki_text: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Record]:
+def records(variants: dict[str, Path], wiki_text: Path, module_dir) -> dict[str, Record]:
     config = EvalConfig(base="smollm2-135m", text=str(wiki_text), ctx=CTX, chunks=CHUNKS, threads=THREADS,
-                        out_dir=tmp_path_factory.mktemp("records"))
+                        out_dir=module_dir("records"))
     base_folder = resolve("smollm2-135m").path
     paths = evaluate_variants([base_folder, *variants.values()], config)
     return {name: read_record(path) for name, path in zip(["base", *variants], paths, strict=True)}

@@ -25,9 +25,9 @@ CALIBRATION = CalibrationSpec(text="wiki", samples=8, seq_len=256)
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def made(module_dir) -> dict:
     source = resolve("smollm2-135m")
-    artifacts = quantize_gguf(source, LISTED_TYPES, tmp_path_factory.mktemp("gguf"), ImatrixChoice("auto"), CALIBRATION)
+    artifacts = quantize_gguf(source, LISTED_TYPES, module_dir("gguf"), ImatrixChoice("auto"), CALIBRATION)
     return {artifact.quant_type: artifact for artifact in artifacts}
 
 

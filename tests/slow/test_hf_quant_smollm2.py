@@ -29,8 +29,8 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("smollm2-variants")
+def out_dir(module_dir) -> Path:
+    return module_dir("smollm2-variants")
 
 
 @pytest.fixture(scope="module")

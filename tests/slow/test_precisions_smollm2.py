@@ -28,9 +28,9 @@ SPECS = {
 
 
 @pytest.fixture(scope="module")
-def kld(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+def kld(tmp_path_factory: pytest.TempPathFactory, module_dir) -> dict[str, float]:
     """Mean KLD to the base of each variant, every one loaded by plain transformers and generating."""
-    out = tmp_path_factory.mktemp("smollm2-precisions")
+    out = module_dir("smollm2-precisions")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANTWB_HOME", str(tmp_path_factory.getbasetemp() / "quantwb-home"))
         patch.setenv("HF_HUB_OFFLINE", "1")

@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def default_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    results = tmp_path_factory.mktemp("default-sweep") / "results"
+def default_results(module_dir) -> Path:
+    results = module_dir("default-sweep") / "results"
     first = quantwb("sweep", "--results", str(results))
     assert first.returncode == 0, first.stderr[-3000:]
     return results
