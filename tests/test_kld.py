@@ -56,6 +56,13 @@ def test_base_against_itself_is_exactly_zero() -> None:
     assert summary.ppl_ratio == 1.0 and summary.delta_p.rms == 0.0
 
 
+def test_the_stored_mass_is_the_sum_of_the_stored_float16_rows() -> None:
+    base_logits, targets = _logits(2, 50), np.random.default_rng(3).integers(0, VOCAB, 50)
+    base = kld.base_rows(kld.logit_parts(base_logits, targets), np.float16)
+    assert base.p.dtype == np.float16
+    assert np.array_equal(base.p_sum, base.p.astype(np.float64).sum(axis=1))
+
+
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float16, 2e-3)])
 def test_matches_llama_cpp_sums(dtype, tolerance: float) -> None:
     n = 400

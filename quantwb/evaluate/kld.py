@@ -108,8 +108,9 @@ def base_rows(parts: LogitParts, store_dtype: type = np.float16) -> BaseRows:
     """What the base pass stores: p cut at LOG_P_CUT and rounded to `store_dtype`, plus exact NLL and argmax."""
     log_p = parts.shifted - parts.log_norm[:, None]
     p = _stored(np.where(log_p > LOG_P_CUT, np.exp(log_p), 0.0), store_dtype)
-    p_sum = np.sum(p, axis=1, dtype=np.float64)
-    return BaseRows(p=p, p_sum=p_sum, plogp=cross_term(p, parts, p_sum), nll=parts.nll, top=parts.top)
+    p32 = _float32(p)  # once: numpy widens float16 element by element, in the sum as in the dot
+    p_sum = np.sum(p32, axis=1, dtype=np.float64)
+    return BaseRows(p=p, p_sum=p_sum, plogp=cross_term(p32, parts, p_sum), nll=parts.nll, top=parts.top)
 
 
 TAIL_FLOOR = 1e-12  # a tail mass below float32 rounding of the normalizer is noise: floor it before its log
