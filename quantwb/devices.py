@@ -6,7 +6,9 @@ accelerator unquantized weights run in bf16, the dtype people serve them in.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 
 from quantwb.errors import InputError
 
@@ -25,7 +27,7 @@ def check_device(spec: str) -> str:
 def resolve_device(spec: str) -> str:
     """`auto` -> `cuda` when torch sees an accelerator, else `cpu`; `cuda[:N]` must exist."""
     spec = check_device(spec)
-    if spec == "cpu":
+    if spec == "cpu" or (spec == "auto" and torch_build_is_cpu_only(_torch_version_file())):
         return "cpu"
     import torch
 
@@ -38,6 +40,23 @@ def resolve_device(spec: str) -> str:
     if index >= torch.cuda.device_count():
         raise InputError(f"device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return spec
+
+
+def torch_build_is_cpu_only(version_file: Path | None) -> bool:
+    """Whether torch's version.py says the build has neither CUDA nor HIP (both `None`): such a build never sees an
+    accelerator, and reading the file spares the parent process torch's import (a second) to learn it."""
+    try:
+        text = version_file.read_text() if version_file is not None else ""
+    except OSError:
+        return False
+    return all(re.search(rf"^{name}\s*(:[^=]*)?=\s*None\s*$", text, re.MULTILINE) for name in ("cuda", "hip"))
+
+
+def _torch_version_file() -> Path | None:
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "version.py"
 
 
 def is_accelerator(device: str) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantwb.devices import check_device, resolve_device, unquantized_dtype
+from quantwb.devices import _torch_version_file, check_device, resolve_device, torch_build_is_cpu_only, unquantized_dtype
 from quantwb.errors import InputError
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
 from quantwb.records import read_record
@@ -40,6 +40,24 @@ def test_auto_falls_back_to_cpu_and_cuda_is_refused_without_one() -> None:
     with pytest.raises(InputError, match="no CUDA device"):
         resolve_device("cuda")
     assert unquantized_dtype("cpu") == "float32"
+
+
+def test_the_installed_torch_build_is_read_without_importing_it() -> None:
+    assert torch_build_is_cpu_only(_torch_version_file()) == (torch.version.cuda is None and torch.version.hip is None)
+
+
+@pytest.mark.parametrize("text, cpu_only", [
+    ("cuda: Optional[str] = None\ngit_version = 'x'\nhip: Optional[str] = None\n", True),
+    ("cuda = None\nhip = None\n", True),
+    ("cuda: Optional[str] = '12.8'\nhip: Optional[str] = None\n", False),
+    ("cuda: Optional[str] = None\nhip: Optional[str] = '6.3.42131'\n", False),
+    ("cuda: Optional[str] = None\n", False),  # a file that does not say: torch is asked
+])
+def test_a_build_is_cpu_only_when_its_version_file_names_neither_cuda_nor_hip(text: str, cpu_only: bool, tmp_path: Path) -> None:
+    version = tmp_path / "version.py"
+    version.write_text(text)
+    assert torch_build_is_cpu_only(version) is cpu_only
+    assert torch_build_is_cpu_only(tmp_path / "missing.py") is False and torch_build_is_cpu_only(None) is False
 
 
 def test_plan_refuses_unknown_device() -> None:

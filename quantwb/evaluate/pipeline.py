@@ -29,6 +29,7 @@ from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResu
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
 from quantwb.evaluate.task_records import check_tasks, write_task_records
+from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
 from quantwb.evaluate.tokens import (
     BaseTokens,
     cached_base_tokens,
@@ -177,7 +178,7 @@ def prepare_text(facts: list[Variant], base: ModelSource, base_n_params: int | N
 def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | None, config: EvalConfig) -> list[Path]:
     setup = prepare_text(facts, base, base_n_params, config)
     paths = []
-    decode = _decoder(base)
+    decode = _decoder(setup)
     for fact in facts:
         out = Path(config.out_dir) / f"{fact.name}.text.json"
         if not config.force and _is_current(out, fact, setup, config):
@@ -204,17 +205,28 @@ def position_stats(path: Path, setup: TextSetup, config: EvalConfig, label: str)
     return run_variant_pass(job).stats
 
 
-def _decoder(base: ModelSource) -> Callable[[Sequence[int]], str]:
+def _decoder(setup: TextSetup) -> Callable[[Sequence[int]], str]:
     """Token ids -> text with the base's tokenizer (llama.cpp's for a GGUF base), loaded on first use (once per
-    evaluation, not per variant)."""
+    evaluation, not per variant); the `tokenizers` library's where it agrees with the base's view in the cache."""
     loaded: list[Callable[[Sequence[int]], str]] = []
 
     def decode(ids: Sequence[int]) -> str:
         if not loaded:
-            loaded.append(hf_tokenizer(base.path).decode if base.format == "hf" else gguf_detokenizer(base.path))
+            loaded.append(_load_decoder(setup))
         return loaded[0](ids)
 
     return decode
+
+
+def _load_decoder(setup: TextSetup) -> Callable[[Sequence[int]], str]:
+    base = setup.base
+    if base.format == "gguf":
+        return gguf_detokenizer(base.path)
+    view = cached_base_tokens(base_cache.read_meta(setup.cache_dir), base_cache.read_token_strings(setup.cache_dir), setup.text.text)
+    light = agreeing_tokenizer(base.path, view)
+    if light is None:
+        return hf_tokenizer(base.path).decode
+    return lambda ids: light.decode([int(i) for i in ids], skip_special_tokens=False)
 
 
 def _position_data(fact: Variant, setup: TextSetup, config: EvalConfig, result: VariantPassResult,

@@ -20,6 +20,7 @@ import numpy as np
 from quantwb.errors import InputError
 from quantwb.evaluate.gguf_runner import load_llama
 from quantwb.evaluate.memory import run_isolated
+from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
 
 SAMPLE_CHARS = 4000  # the check tokenizes the text's opening; a different vocabulary shows up at once
 
@@ -142,6 +143,8 @@ def _mismatch(path: Path, difference: str) -> TokenizerMismatchError:
 
 def check_tokenizer(fmt: Literal["hf", "gguf"], path: Path, base: BaseTokens) -> None:
     """Raise TokenizerMismatchError (one line) unless vocabularies and the opening's ids agree."""
+    if fmt == "hf" and agreeing_tokenizer(path, base) is not None:
+        return
     theirs, vocab = variant_tokenizer_view(fmt, path, base.sample)
     if len(vocab) != len(base.vocab):
         raise _mismatch(path, f"{len(vocab)} tokens in its vocabulary, the base has {len(base.vocab)}")
