@@ -1,7 +1,7 @@
 """`--kld-topk K` against the full base cache, side by side in one run: mean KLD of each variant and the cache's bytes.
 
 The same variants are evaluated twice on the same windows, once against the whole stored distribution (the default)
-and once against the base's top K tokens plus the tail's mass; each run computes its own base cache.
+and once against the base's top K tokens plus token ids drawn from the tail; each run computes its own base cache.
     python bench/bench_kld_topk.py [--model smollm2-135m] [--types Q8_0,Q4_K_M,Q2_K] [--topk 256] [--text wiki]
         [--chunks N (default: every window of the text)] [--out DIR]
 Targets (issue 16): mean KLD within 1 % of the full computation, cache at least 50x smaller.
@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.children import ChildFailed, gguf_variants, run_child  # noqa: E402
 
-CACHE_FILES = ("p.npy", "idx.npy", "check_p.npy", "rows.npz", "tokens.npy")
+CACHE_FILES = ("p.npy", "idx.npy", "draws.npy", "check_p.npy", "rows.npz", "tokens.npy")
 
 
 def quantwb(argv: list[str], env: dict[str, str]) -> None:
@@ -76,7 +76,9 @@ def report(args: argparse.Namespace, records: dict[str, Path], sizes: dict[str, 
     read = {label: {Path(r.variant.path).name: r for r in map(read_record, find_records([folder]))
                     if r.evaluation == "text"} for label, folder in records.items()}
     some = next(iter(read[full_label].values()))
+    some_top = next(iter(read[top_label].values()))
     print(f"{args.model} on {args.text}: {some.text.n_chunks} windows of {some.text.ctx}, {some.text.n_scored} scored positions")
+    print(f"{top_label}: the tail's share estimated from {some_top.kld.topk.tail_draws} drawn token ids per position")
     print(f"base cache: full {sizes[full_label]:,} bytes, {top_label} {sizes[top_label]:,} bytes: "
           f"{sizes[full_label] / sizes[top_label]:.1f}x smaller (target >= 50x)")
     print(f"{'variant':<28} {'KLD full':>10} {'KLD ' + top_label:>12} {'error':>8} {'stated error':>13} {'same top-1':>10}")

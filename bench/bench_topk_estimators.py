@@ -1,9 +1,12 @@
 """How far KLD estimated from a top-K base falls from the full KLD, for candidate estimators, on real windows.
 
 Not a product path: it scores one GGUF variant window by window against the full base cache and computes, per
-position, the full KLD, the (K+1)-outcome KLD that `--kld-topk` stores today (the top K and one "any other token"
-outcome: a lower bound) and a sampled-tail estimate (the top K exactly; the tail's Σ p log p stored, its Σ p log q
-estimated from S token ids drawn in proportion to p: unbiased, noisy per position).
+position, the full KLD, the (K+1)-outcome KLD that `--kld-topk` stored before (the top K and one "any other token"
+outcome: a lower bound) and sampled-tail estimates (the top K exactly, the tail from S token ids drawn in proportion
+to p: unbiased, noisy per position). "sampled": the tail's Σ p log p stored, its Σ p log q estimated from the
+draws; "differences": the tail's Σ p (log p − log q) estimated from the draws (the base's half summed in the base pass), whose
+noise shrinks with the divergence; "systematic": one uniform offset and S evenly spaced points through the
+tail's cumulative mass instead of S independent draws (what `--kld-topk` does, with S = kld.TAIL_DRAWS).
     python bench/bench_topk_estimators.py [--model smollm2-135m] [--type Q4_K_M] [--windows 12]
 """
 
@@ -17,6 +20,7 @@ import numpy as np
 
 TOP_ONLY = (256, 1024, 4096)
 SAMPLED = ((256, 32), (256, 64), (128, 128))  # (K, S)
+DIFFERENCES = ((256, 16), (256, 24), (256, 32))  # (K, S), systematic
 
 
 def estimates(p: np.ndarray, log_q: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -42,6 +46,18 @@ def estimates(p: np.ndarray, log_q: np.ndarray, rng: np.random.Generator) -> dic
         draws = rng.random((len(p), s)) * p_tail[:, None]
         ids = np.minimum(np.stack([np.searchsorted(cdf[i], draws[i], side="right") for i in range(len(p))]), p.shape[1] - 1)
         found[f"top {k} + {s} sampled"] = top + (tail * log_p).sum(1) - p_tail * log_q[rows, ids].mean(1)
+    for k, s in DIFFERENCES:
+        idx = order[:, :k]
+        top = (p[rows, idx] * (log_p[rows, idx] - log_q[rows, idx])).sum(1)
+        tail = p.copy()
+        tail[rows, idx] = 0.0
+        cdf = np.cumsum(tail, axis=1)
+        p_tail = cdf[:, -1]
+        for kind, points in (("independent", rng.random((len(p), s))),
+                             ("systematic", (rng.random((len(p), 1)) + np.arange(s)) / s)):
+            targets = points * p_tail[:, None]
+            ids = np.minimum(np.stack([np.searchsorted(cdf[i], targets[i], side="right") for i in range(len(p))]), p.shape[1] - 1)
+            found[f"top {k} + {s} {kind} differences"] = top + p_tail * (log_p[rows, ids] - log_q[rows, ids]).mean(1)
     return found
 
 

@@ -32,12 +32,21 @@ def _numbers(value: Any, where: tuple[str, ...] = ()) -> Iterator[tuple[tuple[st
 
 def value_problem(payload: dict[str, Any]) -> str | None:
     """The first impossible number in a record's payload, said in a few words with its place; None if all are fine."""
+    sections = () if _tail_drawn(payload) else _NON_NEGATIVE_SECTIONS
     for where, number in _numbers({k: v for k, v in payload.items() if k not in ("task_settings", "environment")}):
         place = ".".join(where)
         if not math.isfinite(number):
             return f"{place} is {number} (a measurement must be a finite number)"
         negative_key = where and where[-1] in _NON_NEGATIVE_KEYS
-        in_section = any(where[:len(section)] == section for section in _NON_NEGATIVE_SECTIONS)
+        in_section = any(where[:len(section)] == section for section in sections)
         if (negative_key and number < 0) or (in_section and number < -_ROUNDING):
             return f"{place} is {number:g} (cannot be negative)"
     return None
+
+
+def _tail_drawn(payload: dict[str, Any]) -> bool:
+    """A top-K record estimates each position's tail from draws: unbiased on average, and below 0 at some positions
+    where the variant's tail is close to the base's (its minimum and low percentiles may then be negative)."""
+    kld = payload.get("kld")
+    topk = kld.get("topk") if isinstance(kld, dict) else None
+    return isinstance(topk, dict) and bool(topk.get("tail_draws"))

@@ -99,14 +99,16 @@ class Distribution(_Strict):
 
 
 class TopKCheck(_Strict):
-    """How far the top-K KLD (base stored as its K most probable tokens and the tail mass) is from the full KLD,
-    measured on the first positions, whose full distribution the base cache keeps for this."""
+    """How far the top-K KLD (base stored as its K most probable tokens and token ids drawn from the rest) is from the
+    full KLD, measured on the first positions, whose full distribution the base cache keeps for this."""
 
     k: int
+    tail_draws: int = Field(default=0, description="tail token ids per position the tail's share was estimated from "
+                            "(0: the tail counted as one outcome, a lower bound; quantwb before these draws)")
     positions: int
     kld_mean_full: float
     kld_mean_topk: float
-    relative_error: float = Field(description="(top-K − full) / full mean KLD on those positions; <= 0 up to rounding")
+    relative_error: float = Field(description="(top-K − full) / full mean KLD on those positions")
 
 
 class KLDivergence(_Strict):

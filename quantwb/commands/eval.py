@@ -9,6 +9,7 @@ import click
 from quantwb import defaults
 from quantwb.builtin_models import BUILTINS
 from quantwb.commands.options import device_option
+from quantwb.evaluate.kld import TAIL_DRAWS
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
 from quantwb.evaluate.tasks import TaskConfig
 from quantwb.models import resolve
@@ -46,8 +47,9 @@ def _render(paths: list[Path]) -> None:
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: all).")
 @device_option("evaluation")
 @click.option("--kld-topk", type=click.IntRange(min=1), metavar="K",
-              help="Keep only the base's K most probable tokens (and the rest's total mass) per position: a base cache "
-              "about vocab/K times smaller; each record states the KLD error this costs. Default: the full distribution.")
+              help=f"Keep only the base's K most probable tokens per position and {TAIL_DRAWS} token ids drawn from the rest "
+              "(KLD's tail estimated from them: unbiased, noisy per position): a base cache about vocab ÷ 2K times smaller; "
+              "each record states the KLD error this costs. Default: the full distribution.")
 @click.option("--batch-windows", type=click.IntRange(min=1), help="Windows per forward pass (default: HF 2 on the CPU, fewer "
               "where 256 MiB of logits would not hold them, 8 on an accelerator; GGUF 2048/ctx, as llama-perplexity).")
 @click.option("--force", is_flag=True, help="Measure again even if an identical record exists.")

@@ -8,9 +8,10 @@ float16 by default: finer than llama.cpp's uint16 log-prob packing where p is la
 so page-cache pages of a multi-GB cache do not inflate the measured peak RSS of an evaluation.
 
 With top K (`--kld-topk K`), p.npy holds only the K largest probabilities per position, idx.npy their token
-ids and rows.npz the tail mass besides; check_p.npy keeps the full distribution of the first CHECK_POSITIONS
-positions, so every variant's record states how far its top-K KLD is from the full one there. The size then
-grows with K instead of the vocabulary (49k-128k in current models).
+ids, draws.npy TAIL_DRAWS token ids drawn from the rest in proportion to p, and rows.npz the mass they stand
+for besides (kld.BaseRows says how KLD is estimated from them); check_p.npy keeps the full distribution of the
+first CHECK_POSITIONS positions, so every variant's record states how far its top-K KLD is from the full one
+there. The size then grows with K instead of the vocabulary (49k-128k in current models).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import BinaryIO
 import numpy as np
 
 from quantwb.errors import DataError
-from quantwb.evaluate.kld import BaseRows
+from quantwb.evaluate.kld import TAIL_DRAWS, BaseRows
 from quantwb.evaluate.windows import WindowPlan
 from quantwb.fileio import sha256_text
 from quantwb.home import quantwb_home
 
 CACHE_FORMAT = 2  # 2: token_strings.json and the opening's ids in meta.json
+TOPK_FORMAT = 2  # 2: the tail as drawn token ids (1: one "any other token" outcome); full caches do not change
 CHECK_POSITIONS = 256  # top K: positions whose full distribution is kept to measure the top-K error
 ROW_FIELDS = ("p_sum", "plogp", "nll", "top")
 
@@ -47,7 +49,8 @@ class CacheKey:
     topk: int | None = None  # None: the whole distribution
 
     def digest(self) -> str:
-        return sha256_text(json.dumps({"format": CACHE_FORMAT, **asdict(self)}, sort_keys=True))[:24]
+        formats = {"format": CACHE_FORMAT} if self.topk is None else {"format": CACHE_FORMAT, "topk_format": TOPK_FORMAT}
+        return sha256_text(json.dumps({**formats, **asdict(self)}, sort_keys=True))[:24]
 
 
 def cache_dir(key: CacheKey) -> Path:
@@ -59,10 +62,10 @@ def index_dtype(vocab: int) -> np.dtype:
 
 
 def cache_size_bytes(plan: WindowPlan, vocab: int, dtype: str, topk: int | None = None) -> int:
-    """Bytes of p.npy (and idx.npy and check_p.npy with top K), the part that grows with text and vocabulary."""
+    """Bytes of p.npy (and idx.npy, draws.npy and check_p.npy with top K), the part that grows with text and vocabulary."""
     if topk is None:
         return plan.n_scored * vocab * np.dtype(dtype).itemsize
-    top = plan.n_scored * topk * (np.dtype(dtype).itemsize + index_dtype(vocab).itemsize)
+    top = plan.n_scored * (topk * (np.dtype(dtype).itemsize + index_dtype(vocab).itemsize) + TAIL_DRAWS * index_dtype(vocab).itemsize)
     return top + min(CHECK_POSITIONS, plan.n_scored) * vocab * np.dtype(dtype).itemsize
 
 
@@ -110,6 +113,7 @@ class CacheWriter:
         if topk is not None:
             self.n_check = min(CHECK_POSITIONS, plan.n_scored)
             self._files["idx"] = _NpyAppender(folder / "idx.npy", index_dtype(vocab), (plan.n_scored, topk))
+            self._files["draws"] = _NpyAppender(folder / "draws.npy", index_dtype(vocab), (plan.n_scored, TAIL_DRAWS))
             self._files["check_p"] = _NpyAppender(folder / "check_p.npy", store, (self.n_check, vocab))
         self._rows: list[BaseRows] = []
         self._check: list[BaseRows] = []
@@ -118,7 +122,8 @@ class CacheWriter:
         self._files["p"].write(rows.p)
         if rows.idx is not None:
             self._files["idx"].write(rows.idx)
-        self._rows.append(replace(rows, p=np.empty((0, 0)), idx=None))
+            self._files["draws"].write(rows.draws)
+        self._rows.append(replace(rows, p=np.empty((0, 0)), idx=None, draws=None))
 
     def wants_check(self) -> int:
         """How many more full-distribution rows the top-K error check needs (0 without top K)."""
@@ -186,6 +191,7 @@ class CacheReader:
         self._files = {"p": _NpyReader(folder / "p.npy")}
         if self.topk is not None:
             self._files["idx"] = _NpyReader(folder / "idx.npy")
+            self._files["draws"] = _NpyReader(folder / "draws.npy")
             self._files["check_p"] = _NpyReader(folder / "check_p.npy")
             self._check = _load_npz(folder / "check_rows.npz")
         self.n_rows = self._files["p"].n_rows
@@ -203,7 +209,7 @@ class CacheReader:
         if self.topk is None:
             return BaseRows(p=self._files["p"].rows(start, count), **fields)
         return BaseRows(p=self._files["p"].rows(start, count), idx=self._files["idx"].rows(start, count).astype(np.intp),
-                        **fields)
+                        draws=self._files["draws"].rows(start, count).astype(np.intp), **fields)
 
     def check_rows(self, start: int, count: int) -> BaseRows:
         """The full-distribution rows start .. start+count of the top-K error check (within n_check)."""

@@ -40,22 +40,29 @@ class LogitParts:
 class BaseRows:
     """The base model at n scored positions, as cached on disk: the whole distribution, or its top K and the tail.
 
-    Top K (`idx` set): p holds the K largest probabilities at the token ids in `idx`, and `tail` the mass of every
-    other token, 1 − Σ p_K. KLD is then taken between the (K+1)-outcome distributions (the top-K tokens and one
-    "any other token" outcome): never more than the full KLD, short of it by the divergence inside the tail.
+    Top K (`idx` set): p holds the K largest probabilities at the token ids in `idx`; the rest of the distribution
+    (above the cut) is represented by TAIL_DRAWS token ids drawn from it in proportion to p (`draws`) and the mass
+    they stand for (`tail`). The tail's share of KLD, Σ_tail p (log p − log q), is then estimated as
+    tail · mean over the draws of (log p − log q): unbiased, and noisy per position in proportion to how far the
+    variant's tail departs from the base's (bench_topk_estimators.py measures it). The base's half of every
+    position's sum, Σ_K p log p + tail · mean log p(draws), is computed in the base pass and stored in `plogp`.
     """
 
     p: np.ndarray  # (n, vocab) or (n, K) float16/float32 probabilities, zero where log p <= LOG_P_CUT
     p_sum: np.ndarray  # (n,) Σ p over the stored p
-    plogp: np.ndarray  # (n,) Σ p log p over the stored p (+ tail log tail with top K), nats
+    plogp: np.ndarray  # (n,) Σ p log p over the stored p (+ the drawn tail's estimate with top K), nats
     nll: np.ndarray  # (n,) −log p[target], nats
     top: np.ndarray  # (n,) argmax token
     idx: np.ndarray | None = None  # (n, K) token ids of p's columns; None: p covers the whole vocabulary
-    tail: np.ndarray | None = None  # (n,) base mass outside the top K
+    tail: np.ndarray | None = None  # (n,) base mass outside the top K, above the cut: what the draws stand for
+    draws: np.ndarray | None = None  # (n, TAIL_DRAWS) token ids drawn from the tail in proportion to p
 
     def take(self, rows: slice) -> BaseRows:
+        def part(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[rows]
+
         return BaseRows(p=self.p[rows], p_sum=self.p_sum[rows], plogp=self.plogp[rows], nll=self.nll[rows], top=self.top[rows],
-                        idx=None if self.idx is None else self.idx[rows], tail=None if self.tail is None else self.tail[rows])
+                        idx=part(self.idx), tail=part(self.tail), draws=part(self.draws))
 
 
 @dataclass(frozen=True)
@@ -113,33 +120,46 @@ def base_rows(parts: LogitParts, store_dtype: type = np.float16) -> BaseRows:
     return BaseRows(p=p, p_sum=p_sum, plogp=cross_term(p32, parts, p_sum), nll=parts.nll, top=parts.top)
 
 
-TAIL_FLOOR = 1e-12  # a tail mass below float32 rounding of the normalizer is noise: floor it before its log
+TAIL_DRAWS = 32  # tail token ids per position with top K (bench_topk_estimators.py: the error against the draw count)
 
 
-def base_rows_topk(parts: LogitParts, k: int, store_dtype: type = np.float16) -> BaseRows:
-    """The base's K most probable tokens per position (cut at LOG_P_CUT like the full rows) and the mass of the rest."""
+def base_rows_topk(parts: LogitParts, k: int, offsets: np.ndarray, store_dtype: type = np.float16) -> BaseRows:
+    """The base's K most probable tokens per position (cut at LOG_P_CUT like the full rows) and TAIL_DRAWS ids drawn
+    from the rest; `offsets` (n,) in [0, 1) place each row's draws, so that a base pass draws the same ids each time."""
     log_p = parts.shifted - parts.log_norm[:, None]
     idx = np.argpartition(log_p, -k, axis=1)[:, -k:]
     top_log_p = np.take_along_axis(log_p, idx, axis=1)
-    tail = np.maximum(1.0 - np.sum(np.exp(top_log_p, dtype=np.float64), axis=1), 0.0)
     p = _stored(np.where(top_log_p > LOG_P_CUT, np.exp(top_log_p), 0.0), store_dtype)
-    p_sum = np.sum(p, axis=1, dtype=np.float64)
-    plogp = np.einsum("ij,ij->i", _float32(p), top_log_p, dtype=np.float64) + _xlogy(tail, tail)
-    return BaseRows(p=p, p_sum=p_sum, plogp=plogp, nll=parts.nll, top=parts.top, idx=idx.astype(np.int32), tail=tail)
+    p32 = _float32(p)
+    p_sum = np.sum(p32, axis=1, dtype=np.float64)
+    tail_p = np.where(log_p > LOG_P_CUT, np.exp(log_p), np.float32(0.0))
+    np.put_along_axis(tail_p, idx, np.float32(0.0), axis=1)
+    draws, tail = _tail_draws(tail_p, offsets)
+    del tail_p
+    rows = np.arange(len(idx))[:, None]
+    plogp = np.einsum("ij,ij->i", p32, top_log_p, dtype=np.float64) + tail * np.mean(log_p[rows, draws], axis=1, dtype=np.float64)
+    return BaseRows(p=p, p_sum=p_sum, plogp=plogp, nll=parts.nll, top=parts.top, idx=idx.astype(np.int32), tail=tail,
+                    draws=draws.astype(np.int32))
 
 
-def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x log y with 0 log 0 = 0 and y floored at TAIL_FLOOR."""
-    return np.where(x > 0, x * np.log(np.maximum(y, TAIL_FLOOR)), 0.0)
+def _tail_draws(tail_p: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TAIL_DRAWS token ids per row drawn in proportion to `tail_p`, systematically (points offset/S, (offset+1)/S, ...
+    through the row's cumulative mass: each token drawn about S·p/mass times, fewer misses than independent draws),
+    and each row's mass. A row without mass draws its last token, which then weighs nothing."""
+    cdf = np.cumsum(tail_p, axis=1, dtype=np.float64)
+    mass = cdf[:, -1].copy()
+    points = (offsets[:, None] + np.arange(TAIL_DRAWS)) / TAIL_DRAWS * mass[:, None]
+    ids = np.stack([np.searchsorted(row, at, side="right") for row, at in zip(cdf, points, strict=True)])
+    return np.minimum(ids, tail_p.shape[1] - 1), mass
 
 
 def _cross_term_topk(base: BaseRows, variant: LogitParts) -> np.ndarray:
-    """Σ_K p_i log q_i + tail · log(the variant's mass outside the base's top K)."""
+    """Σ_K p_i log q_i + tail · mean log q over the base's tail draws."""
     rows = np.arange(len(base.idx))[:, None]
     top_log_q = variant.shifted[rows, base.idx] - variant.log_norm[:, None]
-    variant_tail = 1.0 - np.sum(np.exp(top_log_q, dtype=np.float64), axis=1)
+    drawn_log_q = variant.shifted[rows, base.draws] - variant.log_norm[:, None]
     dot = np.einsum("ij,ij->i", _float32(base.p), top_log_q, dtype=np.float64)
-    return dot + _xlogy(base.tail, variant_tail)
+    return dot + base.tail * np.mean(drawn_log_q, axis=1, dtype=np.float64)
 
 
 def position_stats(base: BaseRows, variant: LogitParts) -> PositionStats:
@@ -197,5 +217,5 @@ def topk_check(k: int, topk_stats: PositionStats, full_stats: PositionStats) -> 
     n = len(full_stats.kld)
     full_mean = float(np.mean(full_stats.kld))
     topk_mean = float(np.mean(topk_stats.kld[:n]))
-    return TopKCheck(k=k, positions=n, kld_mean_full=full_mean, kld_mean_topk=topk_mean,
+    return TopKCheck(k=k, tail_draws=TAIL_DRAWS, positions=n, kld_mean_full=full_mean, kld_mean_topk=topk_mean,
                      relative_error=(topk_mean - full_mean) / full_mean if full_mean > 0 else 0.0)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # statistic is computed row by row: the block size changes no number, only the memory.
 MATH_ROWS = 64
 MATH_BLOCK_BYTES = 6 * 2**20
+TAIL_DRAW_SEED = 0  # top K: where each position's tail draws fall, fixed so that a base pass draws the same ids each time
 # Each pass runs in a fresh (spawned) interpreter, kept quiet whatever the CLI's -v says: the libraries'
 # bars and advice, and tokenizers' warning about parallelism.
 _CHILD_ENV = {"TOKENIZERS_PARALLELISM": "false"}
@@ -116,17 +117,18 @@ def run_base_pass(job: BasePassJob) -> None:
         store = np.dtype(job.dtype).type
         with atomic_path(job.cache_dir) as tmp, _math_pool(job.options.threads) as pool:
             writer = CacheWriter(tmp, plan, job.tokens, runner.vocab_size, job.dtype, job.topk)
+            offsets = np.random.default_rng(TAIL_DRAW_SEED).random(plan.n_scored)  # the same draws on every run
             try:
-                for _, logits, targets in _scored_windows(runner, job.tokens, plan, "base pass"):
+                for first, logits, targets in _scored_windows(runner, job.tokens, plan, "base pass"):
                     wanted = writer.wants_check()
 
-                    def rows(block: slice, logits=logits, targets=targets, wanted=wanted):
+                    def rows(block: slice, logits=logits, targets=targets, wanted=wanted, first=first):
                         parts = kld.logit_parts(logits[block], targets[block])
                         if job.topk is None:
                             return kld.base_rows(parts, store), None
                         n_check = max(0, min(block.stop - block.start, wanted - (block.start)))
                         check = kld.base_rows(parts.take(slice(0, n_check)), store) if n_check else None
-                        return kld.base_rows_topk(parts, job.topk, store), check
+                        return kld.base_rows_topk(parts, job.topk, offsets[first + block.start:first + block.stop], store), check
 
                     for block_rows, check_rows in pool.map(rows, _row_blocks(len(targets), runner.vocab_size)):
                         writer.append(block_rows)

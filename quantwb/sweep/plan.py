@@ -126,7 +126,7 @@ class TextEvaluation(_Strict):
     name: str = defaults.EVAL_TEXT
     ctx: int = Field(default=defaults.EVAL_CTX, ge=16)
     chunks: int | None = Field(default=None, ge=1)
-    kld_topk: int | None = Field(default=None, ge=1, description="store the base as its top K tokens (a smaller cache)")
+    kld_topk: int | None = Field(default=None, ge=1, description="store the base as its top K tokens and draws from the rest (a smaller cache)")
 
 
 class TaskEvaluation(_Strict):
