@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -103,6 +104,12 @@ def test_topk_record_states_its_error_and_the_cache_shrinks(tiny_model: Path, ti
 
     full, top, wide = measure(None), measure(256), measure(8192)
     assert full.kld.topk is None
+    # a record whose tail was estimated otherwise (another draw count; none before the draws) is measured again
+    path = tmp_path / "256" / "model-Q2_K.text.json"
+    payload = json.loads(path.read_text())
+    payload["kld"]["topk"]["tail_draws"] = kld.TAIL_DRAWS // 2
+    path.write_text(json.dumps(payload))
+    assert measure(256).kld.topk.tail_draws == kld.TAIL_DRAWS
     errors = {}
     for record in (top, wide):
         check = record.kld.topk

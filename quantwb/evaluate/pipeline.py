@@ -276,14 +276,16 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig)
     except RecordError:
         return False
     text = record.text
-    topk = record.kld.topk.k if record.kld and record.kld.topk else None
+    # a top-K record counts only if its tail was estimated as now (one made before the draws was a lower bound)
+    topk = (record.kld.topk.k, record.kld.topk.tail_draws) if record.kld and record.kld.topk else None
+    wanted_topk = None if config.kld_topk is None else (config.kld_topk, kld.TAIL_DRAWS)
     same_device = fact.format == "gguf" or record.resources is None or record.resources.device == config.runner_options().device
     sidecar = record.positions
     if sidecar is None or not (path.parent / sidecar.file).is_file() or sha256_file(path.parent / sidecar.file) != sidecar.sha256:
         return False  # a record without its per-position data is measured again
     return (record.variant.sha256 == fact.sha256 and record.baseline.sha256 == setup.base.sha256 and text is not None
             and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks
-            and topk == config.kld_topk and same_device)
+            and topk == wanted_topk and same_device)
 
 
 def variant_info(fact: Variant, base_identities: set[str] | None = None) -> VariantInfo:
