@@ -36,7 +36,7 @@ def quantwb_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 def module_dir(tmp_path_factory: pytest.TempPathFactory):
     """`module_dir(name)`: a new folder for a module's shared fixtures, removed when the module's tests end.
 
-    Folders from `tmp_path_factory` stay until the session ends; the suite's module fixtures wrote ~7 GB that
+    Folders from `tmp_path_factory` stay until the session ends; the suite's module fixtures wrote ~5 GB that
     way, and a full disk failed unrelated tests in CI."""
     made: list[Path] = []
 
