@@ -29,35 +29,42 @@ def estimates(p: np.ndarray, log_q: np.ndarray, rng: np.random.Generator) -> dic
         log_p = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), 0.0)
     rows = np.arange(len(p))[:, None]
     order = np.argsort(-p, axis=1)
+
+    def top(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The K most probable ids per position and their exact share of KLD."""
+        idx = order[:, :k]
+        return idx, (p[rows, idx] * (log_p[rows, idx] - log_q[rows, idx])).sum(1)
+
+    def tail(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """p outside `idx`, and its cumulative sum per position."""
+        rest = p.copy()
+        rest[rows, idx] = 0.0
+        return rest, np.cumsum(rest, axis=1)
+
+    def drawn(cdf: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The ids whose cumulative mass first passes each target (row by row)."""
+        return np.minimum(np.stack([np.searchsorted(cdf[i], targets[i], side="right") for i in range(len(p))]), p.shape[1] - 1)
+
     found = {"full": (p * (log_p - log_q)).sum(1)}
     for k in TOP_ONLY:
-        idx = order[:, :k]
-        top = (p[rows, idx] * (log_p[rows, idx] - log_q[rows, idx])).sum(1)
+        idx, kept = top(k)
         p_tail = np.maximum(p.sum(1) - p[rows, idx].sum(1), 0.0)
         q_tail = np.maximum(1.0 - np.exp(log_q[rows, idx]).sum(1), 1e-12)
-        found[f"top {k} + tail mass"] = top + np.where(p_tail > 0, p_tail * np.log(np.maximum(p_tail, 1e-12) / q_tail), 0.0)
+        found[f"top {k} + tail mass"] = kept + np.where(p_tail > 0, p_tail * np.log(np.maximum(p_tail, 1e-12) / q_tail), 0.0)
     for k, s in SAMPLED:
-        idx = order[:, :k]
-        top = (p[rows, idx] * (log_p[rows, idx] - log_q[rows, idx])).sum(1)
-        tail = p.copy()
-        tail[rows, idx] = 0.0
-        p_tail = tail.sum(1)
-        cdf = np.cumsum(tail, axis=1)
-        draws = rng.random((len(p), s)) * p_tail[:, None]
-        ids = np.minimum(np.stack([np.searchsorted(cdf[i], draws[i], side="right") for i in range(len(p))]), p.shape[1] - 1)
-        found[f"top {k} + {s} sampled"] = top + (tail * log_p).sum(1) - p_tail * log_q[rows, ids].mean(1)
+        idx, kept = top(k)
+        rest, cdf = tail(idx)
+        p_tail = rest.sum(1)
+        ids = drawn(cdf, rng.random((len(p), s)) * p_tail[:, None])
+        found[f"top {k} + {s} sampled"] = kept + (rest * log_p).sum(1) - p_tail * log_q[rows, ids].mean(1)
     for k, s in DIFFERENCES:
-        idx = order[:, :k]
-        top = (p[rows, idx] * (log_p[rows, idx] - log_q[rows, idx])).sum(1)
-        tail = p.copy()
-        tail[rows, idx] = 0.0
-        cdf = np.cumsum(tail, axis=1)
+        idx, kept = top(k)
+        _, cdf = tail(idx)
         p_tail = cdf[:, -1]
         for kind, points in (("independent", rng.random((len(p), s))),
                              ("systematic", (rng.random((len(p), 1)) + np.arange(s)) / s)):
-            targets = points * p_tail[:, None]
-            ids = np.minimum(np.stack([np.searchsorted(cdf[i], targets[i], side="right") for i in range(len(p))]), p.shape[1] - 1)
-            found[f"top {k} + {s} {kind} differences"] = top + p_tail * (log_p[rows, ids] - log_q[rows, ids]).mean(1)
+            ids = drawn(cdf, points * p_tail[:, None])
+            found[f"top {k} + {s} {kind} differences"] = kept + p_tail * (log_p[rows, ids] - log_q[rows, ids]).mean(1)
     return found
 
 
