@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import InputError
+from quantwb.models import ModelSource
 from quantwb.sweep import plan_matrix
 from quantwb.sweep.plan import load_plan, parse_plan
+from quantwb.sweep.runner import Chain
+from quantwb.sweep.step_kinds import ChainState, chain_steps
 from tests.cli_helpers import invoke, one_error_line, quantwb
 
 DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS-imatrix", "awq-w4g64", "gptq-w4g64"]
@@ -99,3 +102,51 @@ def test_cli_bad_plan_one_line(tmp_path: Path) -> None:
                           (["sweep", "--variant", "Q9"], "no variant 'Q9' in plan default")):
         result = quantwb(*args)
         assert result.returncode == 2 and message in one_error_line(result), result.stderr
+
+
+# The default plan's step keys under a fixed code version and model hash: what `make report` caches by. A change
+# here reruns (and may change) the committed report, so it must be deliberate.
+DEFAULT_STEP_KEYS = {
+    "base.text": "23ccafc1dfb1d725",
+    "base.tasks": "b598eec3e7f9b337",
+    "F16.quantize": "7003ca1900daf12c",
+    "F16.text": "19e7b0d7b30ddc1a",
+    "F16.tasks": "e026562fc0f0ef7d",
+    "Q8_0.quantize": "8221393de090a400",
+    "Q8_0.text": "c4cebd1fb90a6f95",
+    "Q8_0.tasks": "e26968097b572cc8",
+    "Q6_K.quantize": "e627203f6f2b5159",
+    "Q6_K.text": "fe406144e60d3d08",
+    "Q6_K.tasks": "0314fab7417c15c0",
+    "Q5_K_M.quantize": "06fce03280eef364",
+    "Q5_K_M.text": "725b9e6f1f5385e3",
+    "Q5_K_M.tasks": "7afa02132425e467",
+    "Q4_K_M.quantize": "cef28c82163254ee",
+    "Q4_K_M.text": "dfa8bf3857b54425",
+    "Q4_K_M.tasks": "1eeb5dc6996cc990",
+    "Q3_K_M.quantize": "94ee85f6c2197484",
+    "Q3_K_M.text": "0afd7e41021f0cdc",
+    "Q3_K_M.tasks": "b6949603b7a6f3c2",
+    "Q2_K.quantize": "ab475c0a6e78a551",
+    "Q2_K.text": "8beea884994267bd",
+    "Q2_K.tasks": "8c9bf3fc860abecc",
+    "IQ4_XS-imatrix.quantize": "14341b99bfdcde59",
+    "IQ4_XS-imatrix.text": "ed2dd8ce1b111d05",
+    "IQ4_XS-imatrix.tasks": "de0de26d4b68aea3",
+    "awq-w4g64.quantize": "7f6512df37cdc973",
+    "awq-w4g64.text": "175647f1d477ee55",
+    "awq-w4g64.tasks": "a386b28bb0eeeb70",
+    "gptq-w4g64.quantize": "022450252f8ec415",
+    "gptq-w4g64.text": "923494dd324e36ef",
+    "gptq-w4g64.tasks": "70b65272ded4d826",
+}
+
+
+def test_default_plan_step_keys_are_unchanged() -> None:
+    plan = load_plan()
+    keys = {}
+    for variant in plan.variants:
+        state = ChainState(Chain(plan, "smollm2-135m", variant, Path("/results"), None, "pinned-code", "cpu"))
+        state.__dict__["source"] = ModelSource("smollm2-135m", Path("/m"), "LlamaForCausalLM", "0" * 64)  # not resolved
+        keys.update({f"{variant.id}.{step.kind}": step.key()[:16] for step in chain_steps(state)})
+    assert keys == DEFAULT_STEP_KEYS
