@@ -71,13 +71,26 @@ def test_precisions_plan_parses() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("models: [m]\nvariants: [Q8_0\n", "not valid YAML"),
     ("- just a list\n", "a plan is a YAML mapping"),
-    ("models: [m]\nvariants: [{method: gguf}]\n", "variants.0: Value error, a gguf variant needs `type`"),
-    ("models: [m]\nvariants: [{method: awq}]\n", "a awq variant needs `bits`"),
-    ("models: [m]\nvariants: [{method: hqq, bits: 4}]\n", "variants.0.method"),
-    ("models: [m]\nvariants: [{method: autoround}]\n", "an autoround variant needs `bits`, or a GGUF `type`"),
-    ("models: [m]\nvariants: [{method: w8a8, bits: 4}]\n", "w8a8 fixes 8-bit weights per channel"),
-    ("models: [m]\nvariants: [{method: fp8, type: Q8_0}]\n", "`type` applies to gguf and autoround variants, not fp8"),
-    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, imatrix: true}]\n", "`imatrix` applies to gguf"),
+    ("models: [m]\nvariants: [{method: gguf}]\n", "variants.0 ({method: gguf}): type: Field required"),
+    ("models: [m]\nvariants: [Q8_0, {method: awq}]\n", "variants.1 ({method: awq}): bits: Field required"),
+    ("models: [m]\nvariants: [{method: hqq, bits: 4}]\n", "unknown method 'hqq' (methods: fp, gguf, gguf-mix, awq,"),
+    ("models: [m]\nvariants: [{bits: 4}]\n", "variants.0 ({bits: 4}): needs a `method` (fp, gguf,"),
+    ("models: [m]\nvariants: [{method: autoround}]\n", "needs `bits`, or a GGUF `type` for its GGUF export"),
+    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, bits: 4}]\n", "GGUF type Q4_K_M fixes bits, group size"),
+    ("models: [m]\nvariants: [{method: w8a8, bits: 4}]\n", "bits: not a setting of w8a8 (settings: name, options, calibration)"),
+    ("models: [m]\nvariants: [{method: fp8, type: Q8_0}]\n", "type: not a setting of fp8"),
+    ("models: [m]\nvariants: [{method: rtn, bits: 4, calibration: {text: wiki}}]\n", "calibration: not a setting of rtn"),
+    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, imatrix: true}]\n", "imatrix: not a setting of autoround"),
+    ("models: [m]\nvariants: [{method: fp, bits: 4}]\n", "bits: not a setting of fp (settings: name)"),
+    # every method's options are a strict model: a misspelt one is refused, not ignored
+    ("models: [m]\nvariants: [{method: gguf, type: Q4_K_M, options: {imatrixx: true}}]\n",
+     "variants.0 ({method: gguf, type: Q4_K_M, options: {imatrixx: true}}): options.imatrixx: not an option of gguf "
+     "(options: imatrix, allow_requantize)"),
+    ("models: [m]\nvariants: [{method: gguf-mix, match: Q4_K_M, options: {layers: 2}}]\n",
+     "options.layers: not an option of gguf-mix (options: candidates, chunks, layers_per_group, ctx)"),
+    ("models: [m]\nvariants: [{method: gguf-mix, target_bpw: 4.5, options: {chunks: 0}}]\n",
+     "options.chunks: Input should be greater than or equal to 1"),
+    ("models: [m]\nvariants: [{method: gptq, bits: 4, options: {damp: 2}}]\n", "options.damp: Input should be less than 1"),
     ("models: [m]\nvariants: [Q8_0, Q8_0]\n", "variant ids must be unique, repeated: Q8_0"),
     ("models: [m]\nvariants: [Q8_0]\nevaluation: {}\n", "evaluation: Extra inputs are not permitted"),
     ("models: []\nvariants: [Q8_0]\n", "models: "),
@@ -97,7 +110,7 @@ def test_unknown_variant_names_the_plan_variants() -> None:
 def test_cli_bad_plan_one_line(tmp_path: Path) -> None:
     plan = tmp_path / "p.yaml"
     plan.write_text("models: [m]\nvariants: [{method: gptq}]\n")
-    for args, message in ((["sweep", str(plan)], "a gptq variant needs `bits`"),
+    for args, message in ((["sweep", str(plan)], "variants.0 ({method: gptq}): bits: Field required"),
                           (["sweep", str(tmp_path / "missing.yaml")], "cannot read the plan"),
                           (["sweep", "--variant", "Q9"], "no variant 'Q9' in plan default")):
         result = quantwb(*args)

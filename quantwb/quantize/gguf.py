@@ -234,11 +234,21 @@ def _write_modelfile(gguf_file: Path) -> None:
 
 
 class GGUFQuantizer:
-    """The `gguf` entry of the quantizer registry: one spec (one type) -> one GGUF artifact."""
+    """The `gguf` row of the method table: one spec (one type) -> one GGUF artifact."""
+
+    def check(self, source: ModelSource, spec: QuantSpec) -> None:
+        """The type, the imatrix choice (a file must exist) and, for a quantized GGUF source, the leave to requantize."""
+        parse_gguf_type(self._type(spec))
+        ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
+        _check_requantize(source, bool(spec.option("allow_requantize", False)))
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        choice = ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
+        return quantize_gguf(source, [self._type(spec)], out_dir, choice, spec.calibration or CalibrationSpec(),
+                             allow_requantize=bool(spec.option("allow_requantize", False)))[0]
+
+    @staticmethod
+    def _type(spec: QuantSpec) -> str:
         if not spec.gguf_type:
             raise InputError("a gguf variant needs a gguf type (e.g. Q4_K_M)")
-        choice = ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
-        return quantize_gguf(source, [spec.gguf_type], out_dir, choice, spec.calibration or CalibrationSpec(),
-                             allow_requantize=bool(spec.option("allow_requantize", False)))[0]
+        return spec.gguf_type

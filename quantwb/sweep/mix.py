@@ -10,22 +10,24 @@ then judge the file on other text with the ordinary evaluator (a record).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from quantwb import defaults
-from quantwb.errors import InputError, QuantizationError
+from quantwb.errors import InputError, QuantizationError, UnsupportedError
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants, position_stats, prepare_text
 from quantwb.fileio import atomic_path, sha256_file
 from quantwb.formats.ggml_sizes import padded, tensor_nbytes
 from quantwb.formats.gguf_facts import read_tensor_types
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
 from quantwb.formats.variant import Variant, read_variant
-from quantwb.models import resolve
+from quantwb.models import ModelSource, resolve
 from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.gguf import write_gguf_manifest
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
 from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
+from quantwb.quantize.method_fields import MixOptions
+from quantwb.quantize.methods import parse_options
 from quantwb.quantize.mix_allocate import Item, allocate
 from quantwb.quantize.mix_layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
 from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_command
@@ -34,10 +36,6 @@ from quantwb.texts import load_text
 
 log = logging.getLogger(__name__)
 
-MIX_METHOD = "gguf-mix"  # the method name in sweep plans
-# plan options of a gguf-mix variant -> MixConfig fields
-_PLAN_OPTIONS = {"candidates": lambda v: tuple(v.split(",") if isinstance(v, str) else v), "chunks": int,
-                 "layers_per_group": int, "ctx": int}
 
 
 @dataclass(frozen=True)
@@ -91,15 +89,17 @@ class MixResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def make_mix(config: MixConfig) -> MixResult:
-    """Scan (or reuse the scan), allocate, write the GGUF + recipe + manifest, and judge it on other text."""
+def make_mix(config: MixConfig, source: ModelSource | None = None) -> MixResult:
+    """Scan (or reuse the scan), allocate, write the GGUF + recipe + manifest, and judge it on other text.
+
+    `source`: `config.model` already resolved (a sweep's chain has)."""
     clock = Stopwatch()
     candidates = check_candidates(list(config.candidates))
     if config.judging_text == config.text:
         raise InputError(f"the judging text must differ from the choosing text ({config.text})")
     if config.results_dir is not None:
         load_text(config.judging_text)  # a missing judging text fails before the scan, not after it
-    source = resolve(config.model)
+    source = source or resolve(config.model)
     intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE)
     layout = mix_layout(intermediate, candidates, defaults.MIX_REFERENCE_TYPE, config.layers_per_group)
     by_tensors = config.target.bpw is not None
@@ -137,16 +137,38 @@ def make_mix(config: MixConfig) -> MixResult:
                      {**timings, "total_s": clock.seconds})
 
 
-def mix_variant(model: str, spec: QuantSpec, out_dir: Path) -> Variant:
-    """A sweep's gguf-mix variant: chosen on the plan's calibration text; the sweep's text step judges it."""
-    unknown = sorted(set(dict(spec.options)) - {"match", "target_bpw", *_PLAN_OPTIONS})
-    if unknown:
-        raise InputError(f"gguf-mix options: unknown {', '.join(unknown)} (known: {', '.join(_PLAN_OPTIONS)})")
-    settings = {name: kind(spec.option(name)) for name, kind in _PLAN_OPTIONS.items() if spec.option(name) is not None}
-    text = spec.calibration.text if spec.calibration else defaults.CALIBRATION_TEXT
-    config = MixConfig(model=model, target=MixTarget(bpw=spec.option("target_bpw"), match=spec.option("match")),
-                       text=text, out_dir=out_dir, results_dir=None, **settings)
-    return make_mix(config).variant
+class MixQuantizer:
+    """The `gguf-mix` row of the method table: a sweep's mix, chosen on the plan's calibration text (its options are
+    methods.MixOptions); the sweep's text step judges it."""
+
+    def check(self, source: ModelSource, spec: QuantSpec) -> None:
+        """The candidate types and the stock type to match (the target's presence the plan entry checked)."""
+        if source.format != "hf":
+            raise UnsupportedError(f"gguf-mix needs a Hugging Face model folder; {source.path} is a GGUF file")
+        options = _options(spec)
+        try:
+            if options.candidates is not None:
+                check_candidates(list(options.candidates))
+        except InputError as err:
+            raise type(err)(f"option candidates: {err}") from err
+        try:
+            if spec.option("match") is not None:
+                parse_gguf_type(spec.option("match"))
+        except InputError as err:
+            raise type(err)(f"match: {err}") from err
+
+    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        options = _options(spec)
+        settings = {name: value for name, value in options.model_dump().items() if value is not None}
+        text = spec.calibration.text if spec.calibration else defaults.CALIBRATION_TEXT
+        config = MixConfig(model=str(source.path), target=MixTarget(bpw=spec.option("target_bpw"), match=spec.option("match")),
+                           text=text, out_dir=out_dir, results_dir=None, **settings)
+        return make_mix(config, source).variant
+
+
+def _options(spec: QuantSpec) -> MixOptions:
+    """The entry's `options` (methods.MixOptions), without the target the spec's options carry beside them."""
+    return parse_options(replace(spec, options=tuple((k, v) for k, v in spec.options if k not in ("match", "target_bpw"))))
 
 
 def choose(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool) -> dict[str, GroupOption]:
