@@ -64,8 +64,9 @@ class VariantPlan(_Strict):
     @property
     def id(self) -> str:
         """Short, file-name-safe id used for step names, CI matrix entries and `--variant`."""
-        if self.name:
-            return _SAFE_NAME.sub("-", self.name)
+        return _SAFE_NAME.sub("-", self.name) if self.name else self._derived_id()
+
+    def _derived_id(self) -> str:
         return methods.method(self.method).id_rule(self)
 
     def spec(self, calibration: CalibrationPlan) -> QuantSpec | None:
@@ -91,9 +92,8 @@ class BaselineVariant(VariantPlan):
 
     method: Literal["fp"]
 
-    @property
-    def id(self) -> str:
-        return self.name and _SAFE_NAME.sub("-", self.name) or "base"
+    def _derived_id(self) -> str:
+        return "base"
 
     def spec(self, calibration: CalibrationPlan) -> QuantSpec | None:
         return None
