@@ -4,6 +4,7 @@ plan check, sweeps and the CLI alike."""
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from quantwb.errors import InputError
 from quantwb.quantize import methods
 from quantwb.quantize.method_fields import Fields
 from quantwb.records import read_record
-from quantwb.sweep.plan import parse_plan
+from quantwb.sweep.plan import load_plan, parse_plan
 from tests import fake_method
 from tests.cli_helpers import invoke
 
@@ -33,6 +34,8 @@ def test_a_new_row_is_a_plan_method(plain_method: str) -> None:
     spec = plan.variants[2].spec(plan.calibration)
     assert spec is not None and (spec.method, spec.options, spec.calibration) == ("plain", (("type", "Q4_0"),), None)
     assert "plain" in methods.names()
+    # entries of table-made models cross process boundaries (spawned chains, Ray) as data, rebuilt through the table
+    assert pickle.loads(pickle.dumps(plan)) == plan and pickle.loads(pickle.dumps(load_plan())) == load_plan()
     for entry, message in (("{method: plain, options: {typ: Q4_0}}", "options.typ: not an option of plain (options: type)"),
                            ("{method: plain, bits: 4}", "bits: not a setting of plain (settings: name, options)"),
                            ("{method: plain, calibration: {text: wiki}}", "calibration: not a setting of plain")):
