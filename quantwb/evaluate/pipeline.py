@@ -24,7 +24,6 @@ from quantwb.disk import ensure_folder
 from quantwb.errors import DataError, InputError, RecordError
 from quantwb.evaluate import base_cache, kld, positions
 from quantwb.evaluate.artifact import inspect_artifact
-from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
@@ -59,6 +58,7 @@ from quantwb.records import (
 )
 from quantwb.texts import Text, load_text
 from quantwb.versions import library_versions
+from quantwb.workers import run_isolated
 
 log = logging.getLogger(__name__)
 

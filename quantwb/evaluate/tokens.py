@@ -19,8 +19,8 @@ import numpy as np
 
 from quantwb.errors import InputError
 from quantwb.evaluate.gguf_runner import load_llama
-from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
+from quantwb.workers import run_isolated
 
 SAMPLE_CHARS = 4000  # the check tokenizes the text's opening; a different vocabulary shows up at once
 

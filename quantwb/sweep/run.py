@@ -22,6 +22,7 @@ from typing import Literal
 from quantwb import defaults
 from quantwb.devices import check_device
 from quantwb.errors import InputError, QuantwbError
+from quantwb.interrupts import interrupts_blocked_for_children
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
 from quantwb.sweep.eta import PlannedStep
@@ -102,7 +103,8 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
             with ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=worker_init, initargs=(os.getpid(),)) as pool:
                 try:
-                    futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
+                    with interrupts_blocked_for_children():  # the workers start here
+                        futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
                     for future in as_completed(futures):
                         for event in future.result():
                             emit(event)

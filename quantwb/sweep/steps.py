@@ -43,7 +43,7 @@ NOT_MEASURING_CODE = (
     "sweep/__init__.py", "sweep/eta.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
     "sweep/ray_executor.py", "sweep/ray_tasks.py",
     # checks and process handling: they refuse or stop work, never change a number
-    "checkpoint_files.py", "disk.py", "record_values.py", "workers.py", "sweep/plan_check.py",
+    "checkpoint_files.py", "disk.py", "interrupts.py", "record_values.py", "workers.py", "sweep/plan_check.py",
 )
 
 
