@@ -13,7 +13,7 @@ demo: install
 test: install lint
 	$(PYTHON) -m pytest -q -m "not slow or ci"
 
-# The guard rails: ruff's rule set and the import layers (pyproject.toml), so an arrow pointing back up fails.
+# The guard rails: ruff's rule set and import-linter's contracts (pyproject.toml): an arrow pointing back up fails, so does an import circle.
 lint:
 	$(PYTHON) -m ruff check quantwb tests bench scripts
 	$(PYTHON) -c "from importlinter.cli import lint_imports_command; lint_imports_command()"
