@@ -10,8 +10,8 @@ import pytest
 from quantwb.errors import InputError
 from quantwb.models import ModelSource
 from quantwb.sweep import plan_matrix
+from quantwb.sweep.chain import Chain
 from quantwb.sweep.plan import load_plan, parse_plan
-from quantwb.sweep.runner import Chain
 from quantwb.sweep.step_kinds import ChainState, chain_steps
 from tests.cli_helpers import invoke, one_error_line, quantwb
 

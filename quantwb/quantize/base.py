@@ -15,6 +15,10 @@ from quantwb.models import ModelSource
 # so a variant is named by the method alone (`smollm2-135m-w8a8`).
 FIXED_SCHEMES = {"w8a8": "W8A8", "fp8": "FP8_DYNAMIC"}
 
+# The option that lets a source's own code (modeling_*.py, auto_map) into an HF variant: the quantizer's, accepted
+# by every method, so methods.parse_options leaves it out of the method's own options.
+ALLOW_REMOTE_CODE = "allow_remote_code_files"
+
 
 @dataclass(frozen=True)
 class QuantSpec:

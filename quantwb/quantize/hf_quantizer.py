@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from quantwb.checkpoint_files import remote_code_files
 from quantwb.disk import ensure_folder
 from quantwb.errors import UnsupportedError
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import autoround, autoround_backend, autoround_gguf, gptqmodel_backend, hf_load, llmc_backend
-from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.base import ALLOW_REMOTE_CODE, QuantSpec
 from quantwb.quantize.groups import choose_group_size
 from quantwb.quantize.hf_methods import HF_METHODS
 from quantwb.quantize.methods import parse_options
@@ -26,6 +27,7 @@ class HFQuantizer:
     def check(self, source: ModelSource, spec: QuantSpec) -> None:
         """What `run` refuses, without loading a weight: the source, bits, options, and a group size no layer fits."""
         spec, _ = self._settings(source, spec)
+        check_remote_code(source, spec)
         hf_load.check_full_precision(source)
         hf_load.check_architecture(source)
         if spec.group_size not in (None, -1):  # the layers' input sizes from the architecture on torch's meta device
@@ -34,6 +36,7 @@ class HFQuantizer:
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the model was quantized
         spec, options = self._settings(source, spec)
+        check_remote_code(source, spec)
         method = HF_METHODS[self.method]
         backend = gptqmodel_backend if method.wants_classic(options) else _BACKENDS[method.backend]
         return backend.quantize(source, spec, out_dir, method, options)
@@ -44,6 +47,17 @@ class HFQuantizer:
             raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
         spec = HF_METHODS[self.method].normalized(spec)
         return spec, parse_options(spec)
+
+
+def check_remote_code(source: ModelSource, spec: QuantSpec) -> None:
+    """Refuse a source that ships its own code unless the user allowed it: transformers copies that code (and the
+    config's auto_map) into the variant, and whoever loads the variant with trust_remote_code=True runs it."""
+    code = remote_code_files(source.path) if source.format == "hf" else []
+    if code and not spec.option(ALLOW_REMOTE_CODE, False):
+        raise UnsupportedError(f"{source.path}: the model ships its own code ({', '.join(code)}), which a variant would "
+                               "carry to whoever loads it with trust_remote_code=True; pass --allow-remote-code-files "
+                               "(in a plan, the option allow_remote_code_files: true) to make it anyway (the manifest "
+                               "lists what was copied)")
 
 
 class AWQQuantizer(HFQuantizer):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.quantize import autoround, awq, fp8, gptq, rtn, w8a8
-from quantwb.quantize.base import Quantizer, QuantSpec
+from quantwb.quantize.base import ALLOW_REMOTE_CODE, Quantizer, QuantSpec
 from quantwb.quantize.method_fields import (
     BitsOrGGUFType,
     Fields,
@@ -101,8 +101,9 @@ def get_quantizer(name: str) -> Quantizer:
 def parse_options(spec: QuantSpec) -> Any:
     """`spec.options` validated by its method's options model; one line naming the option on a bad one."""
     model = method(spec.method).options
+    given = {name: value for name, value in spec.options if name != ALLOW_REMOTE_CODE}
     try:
-        return model(**dict(spec.options))
+        return model(**given)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "options"
