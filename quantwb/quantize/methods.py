@@ -71,7 +71,7 @@ METHODS: dict[str, Method] = {
     "gguf": Method("quantwb.quantize.gguf:GGUFQuantizer", GGUFType, GGUFOptions, True, gguf_id, on_device=False),
     # A mix chooses its types by KLD measured on the calibration text (not the text that judges it); it measures
     # while it quantizes, so its Quantizer lives above evaluate/ and quantize/.
-    "gguf-mix": Method("quantwb.sweep.mix:MixQuantizer", MixTarget, MixOptions, True, mix_id, on_device=False),
+    "gguf-mix": Method("quantwb.mix.quantizer:MixQuantizer", MixTarget, MixOptions, True, mix_id, on_device=False),
     "awq": Method(f"{_HF}:AWQQuantizer", WeightBits, awq.AWQOptions, True, scheme_id),
     "gptq": Method(f"{_HF}:GPTQQuantizer", WeightBits, gptq.GPTQOptions, True, scheme_id),
     "rtn": Method(f"{_HF}:RTNQuantizer", WeightBits, rtn.RTNOptions, False, scheme_id),

@@ -1,38 +1,36 @@
 """`quantwb mix`: a GGUF whose tensor groups take the types that lose the least measured KLD within a byte budget.
 
-Convert once, plan every candidate with llama.cpp's dry run (the types it really writes, exact bytes), scan
-each group's measured sensitivity (sweep/mix_scan.py, cached), allocate under the budget
-(quantize/mix_allocate.py), quantize once with per-tensor overrides, read the types back, write the recipe
-(llama-quantize's `--tensor-type-file` syntax), measure predicted against measured KLD on the choosing text,
-then judge the file on other text with the ordinary evaluator (a record).
+Convert once, plan every candidate with llama.cpp's dry run (the types it really writes, exact bytes), scan each
+group's measured sensitivity (scan.py, cached), allocate under the budget (allocate.py), quantize once with
+per-tensor overrides, read the types back, write the recipe (recipe.py: llama-quantize's `--tensor-type-file`
+syntax), measure predicted against measured KLD on the choosing text, then judge the file on other text with the
+ordinary evaluator (a record).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantwb import defaults
 from quantwb.disk import ensure_folder
-from quantwb.errors import InputError, QuantizationError, UnsupportedError
+from quantwb.errors import InputError, QuantizationError
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants, position_stats, prepare_text
 from quantwb.fileio import atomic_path, sha256_file
 from quantwb.formats.ggml_sizes import padded, tensor_nbytes
 from quantwb.formats.gguf_facts import read_tensor_types
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
 from quantwb.formats.variant import Variant, read_variant
+from quantwb.mix.allocate import Item, allocate
+from quantwb.mix.layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
+from quantwb.mix.recipe import recipe_path, recipe_text, reproduce_command
+from quantwb.mix.scan import Scan, run_scan, scan_dir
 from quantwb.models import ModelSource, resolve
-from quantwb.quantize.base import QuantSpec, Stopwatch
+from quantwb.quantize.base import Stopwatch
 from quantwb.quantize.gguf import write_gguf_manifest
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
 from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
-from quantwb.quantize.method_fields import MixOptions
-from quantwb.quantize.methods import parse_options
-from quantwb.quantize.mix_allocate import Item, allocate
-from quantwb.quantize.mix_layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
-from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_command
-from quantwb.sweep.mix_scan import Scan, run_scan, scan_dir
 from quantwb.texts import load_text
 
 log = logging.getLogger(__name__)
@@ -138,40 +136,6 @@ def make_mix(config: MixConfig, source: ModelSource | None = None) -> MixResult:
     records = _judge(final, config) if config.results_dir is not None else []
     return MixResult(read_variant(final), recipe_path(final), budget, predicted, float(measured), scan, records,
                      {**timings, "total_s": clock.seconds})
-
-
-class MixQuantizer:
-    """The `gguf-mix` row of the method table: a sweep's mix, chosen on the plan's calibration text (its options are
-    methods.MixOptions); the sweep's text step judges it."""
-
-    def check(self, source: ModelSource, spec: QuantSpec) -> None:
-        """The candidate types and the stock type to match (the target's presence the plan entry checked)."""
-        if source.format != "hf":
-            raise UnsupportedError(f"gguf-mix needs a Hugging Face model folder; {source.path} is a GGUF file")
-        options = _options(spec)
-        try:
-            if options.candidates is not None:
-                check_candidates(list(options.candidates))
-        except InputError as err:
-            raise type(err)(f"option candidates: {err}") from err
-        try:
-            if spec.option("match") is not None:
-                parse_gguf_type(spec.option("match"))
-        except InputError as err:
-            raise type(err)(f"match: {err}") from err
-
-    def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
-        options = _options(spec)
-        settings = {name: value for name, value in options.model_dump().items() if value is not None}
-        text = spec.calibration.text if spec.calibration else defaults.CALIBRATION_TEXT
-        config = MixConfig(model=str(source.path), target=MixTarget(bpw=spec.option("target_bpw"), match=spec.option("match")),
-                           text=text, out_dir=out_dir, results_dir=None, **settings)
-        return make_mix(config, source).variant
-
-
-def _options(spec: QuantSpec) -> MixOptions:
-    """The entry's `options` (methods.MixOptions), without the target the spec's options carry beside them."""
-    return parse_options(replace(spec, options=tuple((k, v) for k, v in spec.options if k not in ("match", "target_bpw"))))
 
 
 def choose(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool) -> dict[str, GroupOption]:

@@ -22,9 +22,9 @@ from quantwb.evaluate.pipeline import EvalConfig, TextSetup, position_stats
 from quantwb.fileio import atomic_path, sha256_text, write_json_atomic
 from quantwb.formats.gguf_types import parse_gguf_type
 from quantwb.home import quantwb_home
+from quantwb.mix.layout import GroupOption, MixLayout, override_ids, overrides
 from quantwb.quantize.base import Stopwatch
 from quantwb.quantize.llama_quantize import quantize_file
-from quantwb.quantize.mix_layout import GroupOption, MixLayout, override_ids, overrides
 
 log = logging.getLogger(__name__)
 
