@@ -123,4 +123,4 @@ def test_measuring_code_membership() -> None:
     from quantwb.sweep.steps import is_measuring_code
 
     assert is_measuring_code(Path("evaluate/kld.py")) and is_measuring_code(Path("sweep/step_kinds.py"))
-    assert not is_measuring_code(Path("reports/html.py")) and not is_measuring_code(Path("sweep/run.py"))
+    assert not is_measuring_code(Path("reports/html.py")) and not is_measuring_code(Path("sweep/run_plan.py"))

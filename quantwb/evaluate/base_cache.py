@@ -1,6 +1,7 @@
 """The base model's distributions at every scored position, computed once and reused by every variant.
 
-One folder per (base sha256, text sha256, ctx, chunks, dtype) under `quantwb_home()/base-logprobs/`:
+One folder per CacheKey (base sha256, text sha256, ctx, chunks, storage dtype, base dtype, top K) under
+`quantwb_home()/base-logprobs/`:
 meta.json, tokens.npy (the exact ids every variant is fed), token_strings.json (the base's vocabulary, so
 a later run checks GGUF variants without loading the HF tokenizer), p.npy (n_scored × vocab probabilities,
 float16 by default: finer than llama.cpp's uint16 log-prob packing where p is large) and rows.npz

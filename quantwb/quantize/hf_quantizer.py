@@ -10,7 +10,7 @@ from quantwb.disk import ensure_folder
 from quantwb.errors import UnsupportedError
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-from quantwb.quantize import autoround, autoround_backend, autoround_gguf, gptqmodel_backend, hf_load, llmc_backend
+from quantwb.quantize import autoround, autoround_backend, autoround_gguf, gptqmodel_backend, hf_source, llmc_backend
 from quantwb.quantize.base import ALLOW_REMOTE_CODE, QuantSpec
 from quantwb.quantize.groups import choose_group_size
 from quantwb.quantize.hf_methods import HF_METHODS
@@ -28,10 +28,10 @@ class HFQuantizer:
         """What `run` refuses, without loading a weight: the source, bits, options, and a group size no layer fits."""
         spec, _ = self._settings(source, spec)
         check_remote_code(source, spec)
-        hf_load.check_full_precision(source)
-        hf_load.check_architecture(source)
+        hf_source.check_full_precision(source)
+        hf_source.check_architecture(source)
         if spec.group_size not in (None, -1):  # the layers' input sizes from the architecture on torch's meta device
-            choose_group_size(spec.group_size, hf_load.linear_in_features(hf_load.shape_only_model(source)))
+            choose_group_size(spec.group_size, hf_source.linear_in_features(hf_source.shape_only_model(source)))
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the model was quantized

@@ -35,12 +35,12 @@ MARKER_FORMAT = 1
 # quantwb is in exactly one of the two lists) instead of silently leaving the cache key.
 MEASURING_CODE = (
     "builtin_models.py", "calibration.py", "defaults.py", "devices.py", "evaluate", "formats", "models.py", "quantize", "records.py",
-    "resources_usage.py", "sweep/mix.py", "sweep/mix_scan.py", "sweep/step_kinds.py", "texts.py", "tokenizer_repair.py", "versions.py",
+    "resources_usage.py", "mix", "sweep/step_kinds.py", "texts.py", "tokenizer_repair.py", "versions.py",
 )
 # Presentation, orchestration and plumbing: editing these never changes what a step measures.
 NOT_MEASURING_CODE = (
     "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
-    "sweep/__init__.py", "sweep/chain.py", "sweep/eta.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
+    "sweep/__init__.py", "sweep/chain.py", "sweep/eta.py", "sweep/plan.py", "sweep/run_plan.py", "sweep/run_chain.py", "sweep/steps.py",
     "sweep/ray_executor.py", "sweep/ray_tasks.py",
     # checks and process handling: they refuse or stop work, never change a number
     "checkpoint_files.py", "disk.py", "interrupts.py", "record_values.py", "workers.py", "sweep/plan_check.py",
