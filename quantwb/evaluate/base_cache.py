@@ -25,14 +25,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from quantwb.cache_keys import cache_key
 from quantwb.errors import DataError
 from quantwb.evaluate.kld import TAIL_DRAWS, BaseRows
 from quantwb.evaluate.windows import WindowPlan
-from quantwb.fileio import sha256_text
 from quantwb.home import quantwb_home
 
-CACHE_FORMAT = 2  # 2: token_strings.json and the opening's ids in meta.json
-TOPK_FORMAT = 2  # 2: the tail as drawn token ids (1: one "any other token" outcome); full caches do not change
 CHECK_POSITIONS = 256  # top K: positions whose full distribution is kept to measure the top-K error
 ROW_FIELDS = ("p_sum", "plogp", "nll", "top")
 
@@ -50,8 +48,7 @@ class CacheKey:
     topk: int | None = None  # None: the whole distribution
 
     def digest(self) -> str:
-        formats = {"format": CACHE_FORMAT} if self.topk is None else {"format": CACHE_FORMAT, "topk_format": TOPK_FORMAT}
-        return sha256_text(json.dumps({**formats, **asdict(self)}, sort_keys=True))[:24]
+        return cache_key("base-logprobs" if self.topk is None else "base-logprobs-topk", **asdict(self))[:24]
 
 
 def cache_dir(key: CacheKey) -> Path:

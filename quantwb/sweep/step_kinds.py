@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVa
 
 from quantwb import defaults
 from quantwb.devices import resolve_device
+from quantwb.disk import remove_stale_partials
 from quantwb.errors import EvaluationError
 from quantwb.evaluate import task_packs
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_variants
@@ -22,7 +23,7 @@ from quantwb.formats.gguf_source import resolve_model
 from quantwb.quantize.methods import get_quantizer, method
 from quantwb.sweep.chain import Chain
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
-from quantwb.sweep.steps import Step, StepKind, remove_stale_partials, step_key
+from quantwb.sweep.steps import Step, StepKind, step_key
 from quantwb.texts import load_text
 
 if TYPE_CHECKING:
