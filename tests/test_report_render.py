@@ -111,3 +111,11 @@ def test_ram_column_is_the_runtimes_and_old_records_say_theirs_is_the_evaluators
     assert "RAM to run: peak RSS of a fresh llama.cpp process (llama.cpp 1.0, cpu, 2 threads, KV cache f16)" in text
     values = {row.variant.name: (row.value("runtime_rss_bytes"), row.value("eval_process_peak_bytes")) for row in report.rows}
     assert values == {"m-Q5_K_M": (190 * 2**20, 100_000_000 + 350_000_000), "m-Q4_K_M": (None, 92_000_000 + 350_000_000)}
+
+    from quantwb.reports.html import render_html
+
+    html = render_html(report)
+    drill = html[html.index('<table id="memory">'):]
+    assert "<td>8192</td><td>360.0 MiB</td>" in drill  # every context measured, not only the evaluation's
+    assert f"<td>{human_bytes(100_000_000 + 350_000_000)}</td>" in drill  # the evaluator's peak moved here
+    assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill
