@@ -1,7 +1,7 @@
 # The two commands the README promises: `make demo` (install + main job), `make test` (install + tests).
 PYTHON ?= python3
 
-.PHONY: install demo test test-fast test-slow lint report
+.PHONY: install demo test test-fast test-slow lint docs report
 
 install:
 	PYTHON=$(PYTHON) ./scripts/install.sh
@@ -10,13 +10,19 @@ demo: install
 	quantwb sweep
 
 # Fast tests (tiny model) plus the slow SmolLM2 tests marked `ci`; `test-slow` runs every slow test.
-test: install lint
+test: install lint docs
 	$(PYTHON) -m pytest -q -m "not slow or ci"
 
-# The guard rails: ruff's rule set and the import layers (pyproject.toml), so an arrow pointing back up fails.
+# The guard rails: ruff's rule set and import-linter's contracts (pyproject.toml): an arrow pointing back up fails, so does an import circle.
 lint:
 	$(PYTHON) -m ruff check quantwb tests bench scripts
 	$(PYTHON) -c "from importlinter.cli import lint_imports_command; lint_imports_command()"
+
+# The documentation (mkdocs.yml, docs/): built strictly, so a broken link between pages, a missing heading or a page
+# missing from the nav fails. The site goes to a temporary folder, never into the checkout. (No --quiet: with it
+# mkdocs drops the warnings that --strict counts, and a broken link would pass.)
+docs:
+	site=$$(mktemp -d) && $(PYTHON) -m mkdocs build --strict --site-dir "$$site"; status=$$?; rm -rf "$$site"; exit $$status
 
 test-fast:
 	$(PYTHON) -m pytest -q

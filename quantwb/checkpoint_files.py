@@ -87,3 +87,14 @@ def check_pickle(file: Path) -> None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def remote_code_files(path: Path) -> list[str]:
+    """The model's own code: `*.py` files in the folder, and `config.json:auto_map` when the config points at code.
+
+    transformers runs that code only with `trust_remote_code=True`, and copies it into a folder it saves."""
+    found = sorted(p.name for p in path.glob("*.py") if p.is_file())
+    config = path / "config.json"
+    if config.is_file() and "auto_map" in read_config(path):
+        found.append("config.json:auto_map")
+    return found

@@ -7,6 +7,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
 
 import click
 
@@ -37,28 +38,55 @@ class LazyGroup(click.Group):
         return _discover().get(name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        """Run the command with the libraries quiet (unless -v/--debug), restoring the process's settings after."""
+        """Run the command with the libraries quiet (unless -v/--debug), restoring the process's settings after.
+
+        Every failure ends in one line and its exit code; --debug prints the traceback above that line and keeps
+        the code."""
         debug = bool(ctx.params.get("debug"))
         quiet = contextlib.nullcontext() if debug or ctx.params.get("verbose") else quiet_libraries()
         try:
             with quiet:
                 return super().invoke(ctx)
         except QuantwbError as err:
-            if debug:
-                raise
-            click.echo(f"error: {err}", err=True)
-            ctx.exit(err.exit_code)
+            _fail(ctx, debug, str(err), err.exit_code)
         except OSError as err:  # one the library did not type: still one line, never a traceback
-            if debug:
-                raise
             where = f"{err.filename}: " if err.filename else ""
-            click.echo(f"error: {where}{err.strerror or err}", err=True)
-            ctx.exit(1)
+            _fail(ctx, debug, f"{where}{err.strerror or err}", 1)
         except KeyboardInterrupt:
-            if debug:
-                raise
-            click.echo("interrupted: nothing incomplete was left under a final name", err=True)
-            ctx.exit(130)
+            _fail(ctx, debug, INTERRUPTED, 130, prefix="")
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        """Click's own usage errors (a bad option value, a missing file) as one `error:` line and exit 2, like
+        quantwb's; the usage hint follows only with -v or --debug."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as err:
+            if isinstance(err, click.UsageError) and err.ctx is not None and _verbose(argv):
+                click.echo(f"{err.ctx.get_usage()}\nTry '{err.ctx.command_path} --help' for help.", err=True)
+            click.echo(f"error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:  # Ctrl-C before a command ran (while its modules import)
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = "interrupted: nothing incomplete was left under a final name"
+
+
+def _verbose(argv: list[str]) -> bool:
+    return any(word in ("-v", "--verbose", "--debug") for word in argv)
+
+
+def _fail(ctx: click.Context, debug: bool, line: str, exit_code: int, prefix: str = "error: ") -> None:
+    """One line on stderr and the exit code; with --debug the traceback first."""
+    if debug:
+        traceback.print_exc()
+    click.echo(f"{prefix}{line}", err=True)
+    ctx.exit(exit_code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

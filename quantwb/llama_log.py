@@ -2,6 +2,12 @@
 
 Both loggers are process-global C state. llama.cpp and ggml have getters (`llama_log_get`, `ggml_log_get`),
 so a scope restores the callback it found (llama-cpp-python's default, or an enclosing scope's), not a guess.
+
+A Python exception raised inside a ctypes callback is printed and dropped by ctypes, and Python runs its SIGINT
+handler at the first bytecode it executes, which during a long C call is the log callback: Ctrl-C would raise
+KeyboardInterrupt there and be lost. So a scope holds Ctrl-C (quantwb.interrupts) and raises it when it closes:
+keep scopes around single calls. Calls that run long (quantizing a whole model) belong in a child process
+(quantwb.workers.run_isolated), which the parent stops at once.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import contextlib
 import ctypes
 import threading
 from collections.abc import Callable, Iterator
+
+from quantwb.interrupts import interrupts_deferred
 
 LogSink = Callable[[int, str], None]  # (ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continued; text)
 
@@ -36,7 +44,7 @@ def llama_log_to(sink: LogSink, ggml: ctypes.CDLL | None = None) -> Iterator[Non
     # A local of this generator: C holds a pointer to it, so it must stay alive while installed.
     callback = llama_cpp.llama_log_callback(lambda level, text, _: sink(level, (text or b"").decode("utf-8", "replace")))
     previous, previous_data = llama_cpp.llama_log_callback(), ctypes.c_void_p()
-    with _LOCK:
+    with interrupts_deferred(), _LOCK:
         get(ctypes.byref(previous), ctypes.byref(previous_data))
         put(callback, None)
         try:

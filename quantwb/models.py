@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # The files whose bytes define a model; other files (READMEs, manifests) do not change its identity.
 MODEL_FILE_PATTERNS = ("*.safetensors", "*.bin", "config.json", "generation_config.json", "tokenizer*", "*.model")
+# The files transformers builds a tokenizer from (fast JSON, SentencePiece, BPE or WordPiece vocabularies, tiktoken).
+TOKENIZER_FILE_PATTERNS = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model", "*.tiktoken")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -81,6 +83,9 @@ def check_causal_lm(path: Path) -> str:
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         raise NotACausalLMError(f"{path}: config.json but no weights (*.safetensors or *.bin)")
     check_weight_files(path)  # damaged or unsafe weight files: one line now, not a traceback after minutes of work
+    if not any(next(path.glob(pattern), None) for pattern in TOKENIZER_FILE_PATTERNS):
+        raise NotACausalLMError(f"{path}: no tokenizer files (tokenizer.json, tokenizer.model, or vocab.json with "
+                                "merges.txt): quantwb needs the model's tokenizer to calibrate, convert and evaluate")
     return causal[0]
 
 

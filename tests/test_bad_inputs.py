@@ -570,3 +570,92 @@ def test_write_failures_are_told_apart_from_reads(tmp_path: Path) -> None:
     a_read = FileNotFoundError(errno.ENOENT, "No such file or directory", str(target.parent / "model" / "config.json"))
     assert write_problem(a_read, target) is None  # a file missing inside the folder was being read: not a write failure
     assert write_problem(ValueError("a bug"), target) is None
+
+
+# ------------------------------------------------------------------ inputs that once ended in a traceback or the wrong code
+@pytest.fixture(scope="module")
+def odd_inputs(tiny_model: Path, module_dir) -> dict[str, Path]:
+    """A folder without tokenizer files, one that ships its own code, a tensorless GGUF and a truncated GGUF."""
+    import gguf
+
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf_convert import convert_to_gguf
+
+    root = module_dir("odd")
+    no_tokenizer = model_copy(tiny_model, root / "no-tokenizer")
+    for path in no_tokenizer.glob("tokenizer*"):
+        path.unlink()
+    remote = model_copy(tiny_model, root / "remote-code")
+    (remote / "modeling_foo.py").write_text("raise SystemExit('quantwb must never run or copy this')\n")
+    config = json.loads((remote / "config.json").read_text())
+    (remote / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForCausalLM": "modeling_foo.Foo"}}))
+    vocab_only = root / "vocab-only.gguf"
+    writer = gguf.GGUFWriter(str(vocab_only), "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(["a", "b", "c"])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    truncated = root / "truncated-F16.gguf"
+    whole = convert_to_gguf(resolve(str(tiny_model))).read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 3])
+    return {"no-tokenizer": no_tokenizer, "remote-code": remote, "vocab-only": vocab_only, "truncated": truncated}
+
+
+@pytest.mark.parametrize("command, case, fragment", [
+    (("rtn",), "no-tokenizer", "no tokenizer files"),
+    (("gptq", "--samples", "2", "--seq-len", "32"), "no-tokenizer", "no tokenizer files"),
+    (("fp8",), "no-tokenizer", "no tokenizer files"),
+    (("gguf", "--type", "Q8_0"), "no-tokenizer", "no tokenizer files"),
+    (("gguf", "--type", "Q8_0"), "vocab-only", "a GGUF without weight tensors"),
+    (("gguf", "--type", "Q8_0"), "truncated", "truncated GGUF file"),
+    (("rtn",), "remote-code", "ships its own code (modeling_foo.py, config.json:auto_map)"),
+])
+def test_inputs_refused_before_any_work(odd_inputs: dict[str, Path], tmp_path: Path, command: tuple[str, ...], case: str,
+                                        fragment: str) -> None:
+    out = tmp_path / "out"
+    refused(quantwb(command[0], str(odd_inputs[case]), *command[1:], "--out", str(out)), 2, str(odd_inputs[case]), fragment)
+    assert not list(out.glob("*"))  # nothing written, not even a manifest or Modelfile
+
+
+def test_a_model_with_its_own_code_only_when_allowed(odd_inputs: dict[str, Path], tmp_path: Path) -> None:
+    done = quantwb("rtn", str(odd_inputs["remote-code"]), "--group-size", "64", "--out", str(tmp_path), "--allow-remote-code-files")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((Path(done.stdout.strip()) / "quantwb-manifest.json").read_text())
+    assert manifest["remote_code_files"] == ["modeling_foo.py", "config.json:auto_map"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("eval", "--ctx", "0"), "Invalid value for '--ctx'"),
+    (("eval", "--chunks", "-1"), "Invalid value for '--chunks'"),
+    (("recommend", ".", "--max-size", "abc"), "'abc' is not a size"),
+    (("compare", ".", "--previous", "/no/such/report.json"), "'/no/such/report.json' does not exist"),
+])
+def test_usage_errors_are_one_line(args: tuple[str, ...], fragment: str) -> None:
+    refused(quantwb(*args), 2, fragment)
+    verbose = quantwb("-v", *args)
+    assert verbose.returncode == 2 and "Usage:" in verbose.stderr  # the usage hint, only when asked for
+
+
+def test_debug_keeps_the_exit_code(odd_inputs: dict[str, Path], tmp_path: Path) -> None:
+    result = quantwb("--debug", "gguf", str(odd_inputs["vocab-only"]), "--type", "Q8_0", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_mix_out_is_checked_before_the_scan(tiny_model: Path, tmp_path: Path, quantwb_home: Path) -> None:
+    refused(quantwb("mix", str(tiny_model), "--match", "Q4_K_M", "--no-judge", "--out", UNWRITABLE), 1, f"cannot write {UNWRITABLE}")
+    assert not (quantwb_home / "mix-scan").exists()
+
+
+def test_autoround_gguf_takes_the_embedded_default(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from quantwb import defaults
+    from tests.cli_helpers import invoke
+
+    monkeypatch.setattr(defaults, "MODEL", str(tiny_model))  # the embedded default's stand-in: the same code path, seconds
+    result = invoke("autoround", "--format", "gguf:q4_k_m", "--iters", "0", "--samples", "2", "--seq-len", "32",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[0] == f"no MODEL given: using {tiny_model}"
+    assert Path(result.stdout.strip().splitlines()[-1]).is_file()

@@ -40,6 +40,7 @@ def test_quantization_config_names_the_method(tiny_model: Path, tmp_path: Path) 
     config["quantization_config"] = {"quant_method": "gptq", "bits": 4, "group_size": 128}
     (folder / "config.json").write_text(json.dumps(config))
     _write_packed_w4g128_safetensors(folder / "model.safetensors")
+    (folder / "tokenizer.json").symlink_to(tiny_model / "tokenizer.json")  # a checkpoint ships its tokenizer (checked)
     assert safetensors_param_count(folder) == 32 * 256 + 2 * 256  # stored (packed) elements, not logical weights
     facts = inspect_artifact(folder, base_n_params=65_536)  # the base's 256 x 256 weights
     assert (facts.method, facts.quant_type, facts.n_params) == ("gptq", "w4g128", 65_536)

@@ -60,6 +60,7 @@ def test_unsupported_architecture(tmp_path: Path) -> None:
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"architectures": ["StrangeForCausalLM"], "model_type": "strange"}))
     (model / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    (model / "tokenizer.json").write_text("{}")  # a folder without one is refused for that first (test_bad_inputs)
     result = run_cli(str(model), "--type", "Q4_K_M", "--out", str(tmp_path / "out"))
     assert_one_line_error(result, 2, "StrangeForCausalLM", "not support")
     assert no_gguf_left(tmp_path / "out")

@@ -3,8 +3,8 @@ measured steps of the same kind and method."""
 
 from __future__ import annotations
 
+from quantwb.sweep.chain import StepEvent
 from quantwb.sweep.eta import PlannedStep, SweepClock
-from quantwb.sweep.runner import StepEvent
 from quantwb.sweep.steps import Step
 
 

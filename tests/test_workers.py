@@ -37,7 +37,7 @@ def test_the_trackers_cleanup_words_are_library_output(quiet: str) -> None:
 _CHILD_ERRORS = """
 import threading
 from pathlib import Path
-from quantwb.evaluate.memory import run_isolated
+from quantwb.workers import run_isolated
 from quantwb.fileio import sha256_file
 
 seen = []

@@ -15,12 +15,17 @@ from quantwb.devices import resolve_device
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.gptq import GPTQOptions
-from quantwb.quantize.hf_methods import HF_METHODS
+from quantwb.quantize.hf_methods import ALLOW_REMOTE_CODE, HF_METHODS
 from quantwb.quantize.registry import get_quantizer
 
 
 def _model_and_output(command: Callable) -> Callable:
-    """MODEL, --out and --device (kept in the click context, so every method's command takes it alike)."""
+    """MODEL, --out, --device and --allow-remote-code-files (the last two kept in the click context, so every
+    method's command takes them alike)."""
+    command = click.option("--allow-remote-code-files", is_flag=True, expose_value=False,
+                           callback=lambda ctx, param, value: ctx.meta.__setitem__(ALLOW_REMOTE_CODE, value),
+                           help="Make a variant of a model that ships its own code (*.py, auto_map in config.json): "
+                                "transformers copies that code into the variant; the manifest lists it.")(command)
     command = device_option("calibration", expose_value=False)(command)
     command = click.option(
         "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path(defaults.OUT_DIR), show_default=True,
@@ -33,7 +38,7 @@ def _run(method: str, model: str | None, out_dir: Path, calibration: Calibration
     """Resolve MODEL (default: the embedded one), run the registered quantizer, print where the variant went and
     what it weighs."""
 
-    options = tuple(sorted(fields.pop("options").items()))
+    options = tuple(sorted(_allowances(fields.pop("options")).items()))
     device = resolve_device(click.get_current_context().meta[DEVICE_META])
     spec = QuantSpec(method=method, calibration=calibration, options=options, device=device, **fields)
     source = resolve(default_model(model))
@@ -45,6 +50,12 @@ def _run(method: str, model: str | None, out_dir: Path, calibration: Calibration
         soft_wrap=True,  # one line, also in a pipe or log (rich would wrap at 80 columns there)
     )
     click.echo(str(artifact.path))
+
+
+def _allowances(options: dict) -> dict:
+    """The method's options plus --allow-remote-code-files when given (absent otherwise: variant ids do not change)."""
+    allowed = click.get_current_context().meta.get(ALLOW_REMOTE_CODE, False)
+    return {**options, ALLOW_REMOTE_CODE: True} if allowed else options
 
 
 def _scheme_options(bits_help: str) -> Callable[[Callable], Callable]:

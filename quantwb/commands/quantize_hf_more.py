@@ -9,7 +9,7 @@ from rich.console import Console
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
-from quantwb.commands.options import DEVICE_META, calibration_options
+from quantwb.commands.options import DEVICE_META, calibration_options, default_model
 from quantwb.commands.quantize_hf import _model_and_output, _run
 from quantwb.devices import resolve_device
 from quantwb.models import resolve
@@ -20,12 +20,12 @@ from quantwb.quantize.w8a8 import W8A8Options
 GGUF_PREFIX = "gguf:"
 
 
-def _run_gguf(model: str, out_dir: Path, calibration: CalibrationSpec, gguf_type: str, options: dict, **fields) -> None:
+def _run_gguf(model: str | None, out_dir: Path, calibration: CalibrationSpec, gguf_type: str, options: dict, **fields) -> None:
     """Resolve MODEL, make one GGUF with auto-round, print where it went and what it weighs."""
     device = resolve_device(click.get_current_context().meta[DEVICE_META])
     spec = QuantSpec(method="autoround", calibration=calibration, gguf_type=gguf_type,
                      options=tuple(sorted(options.items())), device=device, **fields)
-    artifact = get_quantizer("autoround").run(resolve(model), spec, out_dir)
+    artifact = get_quantizer("autoround").run(resolve(default_model(model)), spec, out_dir)
     Console(stderr=True).print(
         f"[green]wrote[/] {artifact.path}  {artifact.quant_type}  {artifact.bits_per_weight:.2f} bpw  "
         f"{artifact.size_bytes / 2**20:.1f} MiB  {artifact.manifest['wall_time_s']:.1f} s"
@@ -46,13 +46,13 @@ def _run_gguf(model: str, out_dir: Path, calibration: CalibrationSpec, gguf_type
 @click.option("--format", "checkpoint_format", default=defaults.AUTOROUND_FORMAT, show_default=True,
               metavar="auto_round|gptq|awq|gguf:TYPE",
               help="HF checkpoint format (auto_round, or GPTQ/AWQ for their kernels), or a GGUF type such as gguf:q4_k_m.")
-def autoround(model: str, out_dir: Path, bits: int | None, group_size: int | None, symmetric: bool | None, iters: int,
+def autoround(model: str | None, out_dir: Path, bits: int | None, group_size: int | None, symmetric: bool | None, iters: int,
               calibration: str, samples: int, seq_len: int, seed: int, checkpoint_format: str) -> None:
     """AutoRound (sign-gradient tuned rounding, auto-round) of MODEL: an HF folder or a GGUF file."""
     spec = CalibrationSpec(calibration, samples, seq_len, seed)
     if checkpoint_format.lower().startswith(GGUF_PREFIX):
         # bits, group size and symmetry go along only to be refused: the type fixes them
-        _run_gguf(model, out_dir, spec, checkpoint_format[len(GGUF_PREFIX):], {"iters": iters},
+        _run_gguf(model, out_dir, spec, checkpoint_format[len(GGUF_PREFIX):], {"iters": iters},  # a GGUF carries no code
                   bits=bits, group_size=group_size, symmetric=symmetric)
     else:
         _run("autoround", model, out_dir, spec, bits=defaults.WEIGHT_BITS if bits is None else bits,

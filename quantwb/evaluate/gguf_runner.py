@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import time
@@ -62,8 +61,9 @@ class GGUFRunner:
         self._lib = llama_cpp
         self.batch_windows = options.batch_windows or max(1, BATCH_TOKENS // options.ctx)
         tokens = options.ctx * self.batch_windows
-        with contextlib.ExitStack() as scope:  # llama.cpp's log silenced while this runner lives, restored by close()
-            scope.enter_context(llama_log_to(discard))
+        # llama.cpp's log silenced around each call into it (load, decode, free), not for the runner's life: a scope
+        # holds Ctrl-C until it closes (quantwb.llama_log), and lm-eval drives this runner in the parent process.
+        with llama_log_to(discard):
             self.device = gguf_device(options.device)
             # flash_attn: what llama-perplexity uses by default on CPU (25 % faster windows here)
             self.llm = load_llama(
@@ -78,7 +78,6 @@ class GGUFRunner:
             self._ctx = llama_cpp.llama_init_from_model(self.llm.model, params)
             if not self._ctx:
                 raise EvaluationError(f"{path}: llama.cpp could not make a context of {tokens} tokens")
-            self._log_scope = scope.pop_all()
         self.dtype = None  # a GGUF's tensors keep their own types
         self.vocab_size = self.llm.n_vocab()
         self._batch = llama_cpp.llama_batch_init(tokens, 0, 1)
@@ -95,7 +94,9 @@ class GGUFRunner:
             batch.n_seq_id[k] = 1
             batch.seq_id[k][0] = sequence
             batch.logits[k] = wanted
-        if self._lib.llama_decode(self._ctx, batch) != 0:
+        with llama_log_to(discard):
+            status = self._lib.llama_decode(self._ctx, batch)
+        if status != 0:
             raise EvaluationError("llama_decode failed")
         return int(np.count_nonzero(want_logits))
 
@@ -135,11 +136,11 @@ class GGUFRunner:
         return n_new / (time.perf_counter() - started)
 
     def close(self) -> None:
-        if self._batch is not None:
-            self._lib.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx is not None:
-            self._lib.llama_free(self._ctx)
-            self._ctx = None
-        self.llm.close()
-        self._log_scope.close()
+        with llama_log_to(discard):
+            if self._batch is not None:
+                self._lib.llama_batch_free(self._batch)
+                self._batch = None
+            if self._ctx is not None:
+                self._lib.llama_free(self._ctx)
+                self._ctx = None
+            self.llm.close()

@@ -24,7 +24,7 @@ from quantwb.disk import ensure_folder
 from quantwb.errors import DataError, InputError, RecordError
 from quantwb.evaluate import base_cache, kld, positions
 from quantwb.evaluate.artifact import inspect_artifact
-from quantwb.evaluate.memory import run_isolated
+from quantwb.evaluate.base_tokens import BaseTokens
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
@@ -32,7 +32,6 @@ from quantwb.evaluate.runtime_record import kv_shape, measure_runtime_memory
 from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
 from quantwb.evaluate.tokens import (
-    BaseTokens,
     cached_base_tokens,
     check_tokenizer,
     gguf_detokenizer,
@@ -60,6 +59,7 @@ from quantwb.records import (
 )
 from quantwb.texts import Text, load_text
 from quantwb.versions import library_versions
+from quantwb.workers import run_isolated
 
 log = logging.getLogger(__name__)
 

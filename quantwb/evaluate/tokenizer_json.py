@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenizers import Tokenizer
+from quantwb.evaluate.base_tokens import BaseTokens
 
-if TYPE_CHECKING:  # tokens.py calls this module
-    from quantwb.evaluate.tokens import BaseTokens
+if TYPE_CHECKING:  # imported where a file is read: `quantwb sweep --matrix` and `compare` run without `tokenizers`
+    from tokenizers import Tokenizer
 
 
 def agreeing_tokenizer(path: Path, base: BaseTokens) -> Tokenizer | None:
@@ -24,6 +24,8 @@ def agreeing_tokenizer(path: Path, base: BaseTokens) -> Tokenizer | None:
     file = path / "tokenizer.json"
     if not file.is_file():
         return None
+    from tokenizers import Tokenizer
+
     try:
         tokenizer = Tokenizer.from_file(str(file))
     except Exception:  # noqa: BLE001  (the library raises a bare Exception on a file it cannot read; transformers decides)

@@ -11,33 +11,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from quantwb.errors import InputError
+from quantwb.evaluate.base_tokens import BaseTokens
 from quantwb.evaluate.gguf_runner import load_llama
-from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
+from quantwb.workers import run_isolated
 
 SAMPLE_CHARS = 4000  # the check tokenizes the text's opening; a different vocabulary shows up at once
 
 
 class TokenizerMismatchError(InputError):
     """The variant's tokenizer maps the same text to other ids than the base's."""
-
-
-@dataclass(frozen=True)
-class BaseTokens:
-    """The text as base token ids, and the BOS id llama.cpp-style windows start with (None: no BOS)."""
-
-    ids: np.ndarray
-    bos_id: int | None
-    sample: str
-    sample_ids: tuple[int, ...]
-    vocab: tuple[str, ...]  # token string of every id, added tokens included
 
 
 def hf_tokenizer(path: Path):

@@ -113,6 +113,12 @@ def _read_header(path: Path) -> _Header:
     try:
         tensors = [(lib.gguf_get_tensor_type(ctx, i), lib.gguf_get_tensor_size(ctx, i))
                    for i in range(lib.gguf_get_n_tensors(ctx))]
+        # the header reader does not look at the data: a cut-off download reads fine until llama.cpp loads it
+        end = lib.gguf_get_data_offset(ctx) + max((lib.gguf_get_tensor_offset(ctx, i) + size
+                                                  for i, (_, size) in enumerate(tensors)), default=0)
+        if end > path.stat().st_size:
+            raise InputError(f"{path}: truncated GGUF file (its tensors end at byte {end:,}; the file has "
+                             f"{path.stat().st_size:,} bytes)")
         file_type_key = lib.gguf_find_key(ctx, b"general.file_type")
         arch_key = lib.gguf_find_key(ctx, b"general.architecture")
         file_type = (lib.gguf_get_val_u32(ctx, file_type_key)
@@ -159,6 +165,8 @@ def _ggml_base() -> ctypes.CDLL:
         "gguf_get_n_tensors": (ctypes.c_int64, [ctypes.c_void_p]),
         "gguf_get_tensor_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_get_tensor_size": (ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_get_tensor_offset": (ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+        "gguf_get_data_offset": (ctypes.c_size_t, [ctypes.c_void_p]),
         "gguf_get_tensor_name": (ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
         "gguf_find_key": (ctypes.c_int64, [ctypes.c_void_p, ctypes.c_char_p]),
         "gguf_get_kv_type": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from quantwb.errors import InputError
 from quantwb.fileio import sha256_file
 from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.formats.gguf_types import CONVERTER_TYPES
@@ -24,6 +25,8 @@ def resolve_model(model: str) -> ModelSource:
 def gguf_source(path: Path) -> ModelSource:
     """A GGUF file as a model: its architecture and file type from its header, its hash over the whole file."""
     facts = read_gguf_facts(path)  # a damaged file: one line (InputError)
+    if not facts.n_params:
+        raise InputError(f"{path}: a GGUF without weight tensors (a vocabulary-only file?); give a model's GGUF")
     return ModelSource(name=model_name(path.stem, facts.file_type), path=path.resolve(), architecture=facts.architecture,
                        sha256=sha256_file(path), format="gguf", file_type=facts.file_type)
 

@@ -7,6 +7,7 @@ Each output is `<model>-<TYPE>[-imat].gguf` with `<file>.manifest.json` and an O
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -25,6 +26,7 @@ from quantwb.formats.gguf_source import is_float_source
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, GGUFType, parse_gguf_type
 from quantwb.formats.manifest import read_manifest, write_manifest
 from quantwb.formats.variant import Variant, read_variant
+from quantwb.interrupts import interrupts_deferred
 from quantwb.models import ModelSource
 from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
@@ -100,15 +102,17 @@ def quantize_gguf(
             log.info("%s is complete (same source and imatrix); keeping it", final)
             artifacts.append(read_variant(final))
             continue
-        with atomic_path(final) as tmp:
-            if gguf_type.made_by_converter and not from_gguf:
-                shutil.copyfile(convert_to_gguf(source, gguf_type.name), tmp)
-            else:
-                assert intermediate is not None
-                quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None,
-                              allow_requantize=requantize)
-        timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
-        artifacts.append(write_gguf_manifest(final, source, gguf_type, used, None if from_gguf else intermediate, timings))
+        with contextlib.ExitStack() as commit:
+            with atomic_path(final) as tmp:
+                if gguf_type.made_by_converter and not from_gguf:
+                    shutil.copyfile(convert_to_gguf(source, gguf_type.name), tmp)
+                else:
+                    assert intermediate is not None
+                    quantize_file(intermediate, tmp, gguf_type.ftype, used.data.means() if used else None,
+                                  allow_requantize=requantize)
+                commit.enter_context(interrupts_deferred())  # the rename and the manifest: both, or neither
+            timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
+            artifacts.append(write_gguf_manifest(final, source, gguf_type, used, None if from_gguf else intermediate, timings))
     return artifacts
 
 

@@ -19,6 +19,10 @@ RecipeBuilder = Callable[[Any, Any, Any], list]
 GPTQModelConfig = Callable[[Any, QuantSpec, int], Any]
 
 
+# The QuantSpec option that lets a source's own code (modeling_*.py, auto_map) into a variant: every HF method's.
+ALLOW_REMOTE_CODE = "allow_remote_code_files"
+
+
 @dataclass(frozen=True)
 class HFMethod:
     """One method: what it accepts, and how llm-compressor, GPTQModel or auto-round are told to run it."""
@@ -42,8 +46,9 @@ class HFMethod:
 
     def parse_options(self, spec: QuantSpec) -> BaseModel:
         """Validate `spec.options` against the options model; one line on a bad value."""
+        given = {name: value for name, value in spec.options if name != ALLOW_REMOTE_CODE}  # the quantizer's, not the method's
         try:
-            return self.options(**dict(spec.options))
+            return self.options(**given)
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "options"

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from quantwb.checkpoint_files import remote_code_files
 from quantwb.disk import ensure_folder
 from quantwb.errors import UnsupportedError
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
 from quantwb.quantize import autoround_backend, autoround_gguf, gptqmodel_backend, llmc_backend
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.hf_methods import HF_METHODS
+from quantwb.quantize.hf_methods import ALLOW_REMOTE_CODE, HF_METHODS
 
 _BACKENDS = {"llmcompressor": llmc_backend, "autoround": autoround_backend}  # HFMethod.backend -> driver
 
@@ -25,11 +26,22 @@ class HFQuantizer:
         ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the model was quantized
         if source.format != "hf":  # a GGUF model in a plan: only its gguf variants can be made from it
             raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
+        check_remote_code(source, spec)
         method = HF_METHODS[self.method]
         spec = method.normalized(spec)
         options = method.parse_options(spec)
         backend = gptqmodel_backend if method.wants_classic(options) else _BACKENDS[method.backend]
         return backend.quantize(source, spec, out_dir, method, options)
+
+
+def check_remote_code(source: ModelSource, spec: QuantSpec) -> None:
+    """Refuse a source that ships its own code unless the user allowed it: transformers copies that code (and the
+    config's auto_map) into the variant, and whoever loads the variant with trust_remote_code=True runs it."""
+    code = remote_code_files(source.path) if source.format == "hf" else []
+    if code and not spec.option(ALLOW_REMOTE_CODE, False):
+        raise UnsupportedError(f"{source.path}: the model ships its own code ({', '.join(code)}), which a variant would "
+                               "carry to whoever loads it with trust_remote_code=True; pass --allow-remote-code-files "
+                               "to make it anyway (the manifest lists what was copied)")
 
 
 class AWQQuantizer(HFQuantizer):

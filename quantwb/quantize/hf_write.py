@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from quantwb.checkpoint_files import weights_format
+from quantwb.checkpoint_files import remote_code_files, weights_format
 from quantwb.fileio import atomic_path
 from quantwb.formats.manifest import write_manifest
 from quantwb.formats.variant import Variant, read_variant
@@ -63,6 +63,8 @@ def write_variant(
             "bits_per_weight": 8 * weight_bytes / n_params,
             "versions": library_versions(),
         }
+        # What transformers copied of a source's own code (only a source allowed by --allow-remote-code-files has any)
+        manifest["remote_code_files"] = remote_code_files(tmp)
         (tmp / "README.md").write_text(render_model_card(manifest))
         manifest["wall_time_s"] = prepared.stopwatch.seconds
         manifest["peak_rss_bytes"] = peak_rss_bytes()

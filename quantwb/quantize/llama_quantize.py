@@ -15,6 +15,7 @@ import numpy as np
 
 from quantwb.errors import QuantizationError
 from quantwb.llama_log import llama_log_to
+from quantwb.workers import run_isolated
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,38 @@ def quantize_file(
 ) -> str:
     """Quantize the GGUF `src` into `dst` with llama.cpp; return llama.cpp's log; raise QuantizationError on failure.
 
-    `overrides`: (regex on tensor names, ggml type) pairs, first match wins (`llama-quantize --tensor-type`)."""
+    `overrides`: (regex on tensor names, ggml type) pairs, first match wins (`llama-quantize --tensor-type`).
+    Runs in a child process: quantizing a model is one long C call that no Python signal handler interrupts, and
+    the parent stops the child at once on Ctrl-C (the caller's partial file is then removed)."""
+    job = _QuantizeJob(Path(src), Path(dst), ftype, dict(imatrix) if imatrix else None, nthread or (os.cpu_count() or 1),
+                       tuple(overrides), allow_requantize)
+
+    def aborted(message: str) -> QuantizationError:
+        return QuantizationError(f"llama.cpp aborted quantizing {Path(dst).name}: {message}")
+
+    return run_isolated(_quantize_here, job, f"llama.cpp quantizing {Path(dst).name}", on_abort=aborted)
+
+
+@dataclass(frozen=True)
+class _QuantizeJob:
+    src: Path
+    dst: Path
+    ftype: int
+    imatrix: dict[str, np.ndarray] | None
+    nthread: int
+    overrides: tuple[tuple[str, int], ...]
+    allow_requantize: bool
+
+
+def _quantize_here(job: _QuantizeJob) -> str:
+    """`llama_model_quantize` in this process (a worker's): the log, or QuantizationError."""
     import llama_cpp
 
-    params, _keepalive = _params(ftype, nthread or (os.cpu_count() or 1), False, imatrix, overrides, allow_requantize)
+    params, _keepalive = _params(job.ftype, job.nthread, False, job.imatrix, job.overrides, job.allow_requantize)
     with capture_llama_log() as captured:
-        status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+        status = llama_cpp.llama_model_quantize(str(job.src).encode(), str(job.dst).encode(), ctypes.byref(params))
     if status != 0:
-        raise QuantizationError(f"llama_model_quantize failed for {dst.name}: {_last_error(captured.text)}")
+        raise QuantizationError(f"llama_model_quantize failed for {job.dst.name}: {_last_error(captured.text)}")
     return captured.text
 
 

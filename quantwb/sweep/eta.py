@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from quantwb.sweep.runner import StepEvent
+from quantwb.sweep.chain import StepEvent
 from quantwb.sweep.steps import StepKind
 
 

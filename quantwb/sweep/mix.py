@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quantwb import defaults
+from quantwb.disk import ensure_folder
 from quantwb.errors import InputError, QuantizationError
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants, position_stats, prepare_text
 from quantwb.fileio import atomic_path, sha256_file
@@ -97,7 +98,9 @@ def make_mix(config: MixConfig) -> MixResult:
     candidates = check_candidates(list(config.candidates))
     if config.judging_text == config.text:
         raise InputError(f"the judging text must differ from the choosing text ({config.text})")
+    ensure_folder(Path(config.out_dir))  # an unwritable --out fails now, not after the scan
     if config.results_dir is not None:
+        ensure_folder(Path(config.results_dir))
         load_text(config.judging_text)  # a missing judging text fails before the scan, not after it
     source = resolve(config.model)
     intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE)

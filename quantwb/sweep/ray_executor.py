@@ -20,9 +20,9 @@ from quantwb import defaults
 from quantwb.devices import is_accelerator
 from quantwb.errors import InputError
 from quantwb.fileio import write_json_atomic
+from quantwb.sweep.chain import Chain, EventSink
 from quantwb.sweep.plan import model_slug
 from quantwb.sweep.ray_tasks import ChainOutcome, ModelFacts, Target, chain_files, failed_events, prepare_model, run_chain_task
-from quantwb.sweep.runner import Chain, EventSink
 from quantwb.sweep.step_kinds import planned_steps
 from quantwb.sweep.steps import forget
 

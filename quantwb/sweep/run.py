@@ -22,13 +22,15 @@ from typing import Literal
 from quantwb import defaults
 from quantwb.devices import check_device
 from quantwb.errors import InputError, QuantwbError
+from quantwb.interrupts import interrupts_blocked_for_children
 from quantwb.reports.compare import compare
 from quantwb.reports.render import write_report
+from quantwb.sweep.chain import Chain, EventSink, Status, StepEvent
 from quantwb.sweep.eta import PlannedStep
 from quantwb.sweep.plan import Plan, model_slug
 from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
-from quantwb.sweep.runner import Chain, EventSink, Status, StepEvent, run_chain
+from quantwb.sweep.runner import run_chain
 from quantwb.sweep.step_kinds import planned_steps
 from quantwb.sweep.steps import code_version, remove_partials_under, results_lock
 from quantwb.workers import quiet_resource_tracker, stop_workers, worker_init
@@ -102,7 +104,8 @@ def run_sweep(plan: Plan, options: SweepOptions, on_event: EventSink | None = No
             with ProcessPoolExecutor(max_workers=options.jobs, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=worker_init, initargs=(os.getpid(),)) as pool:
                 try:
-                    futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
+                    with interrupts_blocked_for_children():  # the workers start here
+                        futures = [pool.submit(run_chain, chain, None) for chain in chains[1:]]
                     for future in as_completed(futures):
                         for event in future.result():
                             emit(event)

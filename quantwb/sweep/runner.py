@@ -6,46 +6,15 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from collections.abc import Iterator
 
 from quantwb.errors import QuantwbError
-from quantwb.sweep.plan import Plan, VariantPlan, model_slug
+from quantwb.sweep.chain import Chain, EventSink, StepEvent
+from quantwb.sweep.plan import model_slug
 from quantwb.sweep.step_kinds import ChainState, chain_steps
 from quantwb.sweep.steps import Step, completed_outputs, forget, mark_done
 
 log = logging.getLogger(__name__)
-
-Status = Literal["cached", "done", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class Chain:
-    """Everything a worker process needs to run one variant's steps (picklable)."""
-
-    plan: Plan
-    model: str
-    variant: VariantPlan
-    results_dir: Path
-    threads: int | None
-    code_version: str  # taken once by the parent, so every worker keys steps alike
-    device: str = "cpu"  # auto, cpu, cuda or cuda:N; resolved by the process that runs the chain
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    """What happened to one step: cached (skipped, outputs reused), done, failed or skipped (and why)."""
-
-    step: Step
-    status: Status
-    wall_s: float = 0.0
-    detail: str = ""
-
-
-EventSink = Callable[[StepEvent], None]
-
 
 def run_chain(chain: Chain, emit: EventSink | None) -> list[StepEvent]:
     """quantize → text → tasks for one variant; returns every step's event (also passed to `emit` as it happens)."""

@@ -20,6 +20,7 @@ from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_varia
 from quantwb.evaluate.tasks import TaskConfig
 from quantwb.formats.gguf_source import resolve_model
 from quantwb.quantize.registry import get_quantizer
+from quantwb.sweep.chain import Chain
 from quantwb.sweep.mix import MIX_METHOD, mix_variant
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
 from quantwb.sweep.steps import Step, StepKind, remove_stale_partials, step_key
@@ -28,7 +29,6 @@ from quantwb.texts import load_text
 if TYPE_CHECKING:
     from quantwb.models import ModelSource
     from quantwb.quantize.base import QuantSpec
-    from quantwb.sweep.runner import Chain
 
 
 E = TypeVar("E", TextEvaluation, TaskEvaluation)

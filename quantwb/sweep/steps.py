@@ -40,10 +40,10 @@ MEASURING_CODE = (
 # Presentation, orchestration and plumbing: editing these never changes what a step measures.
 NOT_MEASURING_CODE = (
     "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
-    "sweep/__init__.py", "sweep/eta.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
+    "sweep/__init__.py", "sweep/chain.py", "sweep/eta.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
     "sweep/ray_executor.py", "sweep/ray_tasks.py",
     # checks and process handling: they refuse or stop work, never change a number
-    "checkpoint_files.py", "disk.py", "record_values.py", "workers.py", "sweep/plan_check.py",
+    "checkpoint_files.py", "disk.py", "interrupts.py", "record_values.py", "workers.py", "sweep/plan_check.py",
 )
 
 
