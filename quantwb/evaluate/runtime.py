@@ -58,7 +58,7 @@ class RuntimeResult:
 
 
 def measure_runtime(job: RuntimeJob) -> RuntimeResult:
-    """Run `job` in this process (call it through memory.run_isolated: the peak must be a fresh process's)."""
+    """Run `job` in this process (call it through workers.run_isolated: the peak must be a fresh process's)."""
     from quantwb.evaluate.memory import process_peak_rss_bytes
 
     result = _gguf(job) if job.format == "gguf" else _hf(job)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 from quantwb.errors import InputError
-from quantwb.evaluate.memory import run_isolated
 from quantwb.evaluate.runtime import RuntimeJob, measure_runtime
 from quantwb.formats.kv_geometry import kv_geometry
 from quantwb.records import KVShape, Runtime, RuntimeMemory
+from quantwb.workers import run_isolated
 
 log = logging.getLogger(__name__)
 
