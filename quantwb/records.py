@@ -42,6 +42,15 @@ class Metric(_Strict):
     filter: str = Field(default="none", description="lm-eval filter the metric was computed under")
 
 
+class KVShape(_Strict):
+    """The shape of the variant's KV cache: per token it holds layers × KV heads × (key + value width) elements."""
+
+    n_layers: int
+    n_kv_heads: int
+    key_dim: int
+    value_dim: int
+
+
 class VariantInfo(_Strict):
     """What was measured: one quantized (or reference) artifact."""
 
@@ -60,6 +69,8 @@ class VariantInfo(_Strict):
                                  "(its source sha256 differs); measured only with --allow-foreign-variant")
     tensor_types: dict[str, int] | None = Field(
         default=None, description="GGUF: tensors per ggml type as written (Q5_0: 166, ...), what a type name hides")
+    kv_geometry: KVShape | None = Field(
+        default=None, description="the KV cache's shape, from the config or GGUF header when measured (None: older record)")
 
 
 class BaselineInfo(_Strict):
@@ -141,6 +152,31 @@ class Resources(_Strict):
     batch_size: int | None = None  # windows per forward pass (text) or lm-eval's batch size (tasks)
 
 
+class RuntimeMemory(_Strict):
+    """Peak RSS of a fresh process of the variant's own runtime holding a context of `ctx` tokens."""
+
+    ctx: int = Field(description="context the runtime was given (llama.cpp: n_ctx; transformers: tokens held)")
+    rss_bytes: int = Field(description="peak RSS of the process (VmHWM): load, prompt, generation")
+    prompt_tokens: int
+    gen_tokens: int
+    buffers: dict[str, int] = Field(default_factory=dict, description="GGUF: llama.cpp's own account, as it logs it "
+                                    "(to 0.01 MiB): model, kv_cache, compute and output buffer bytes")
+
+
+class Runtime(_Strict):
+    """The variant as its ecosystem runs it (llama.cpp for a GGUF, transformers for an HF folder), measured
+    in a fresh process per context: what a user needs to run it, unlike the evaluator's own peak."""
+
+    engine: str = Field(description="llama.cpp | transformers")
+    engine_version: str = Field(description="e.g. 'llama-cpp-python 0.3.36'")
+    device: str
+    threads: int
+    dtype: str | None = Field(default=None, description="HF: the dtype the model ran in")
+    kv_type: str = Field(description="element type of the K/V cache: f16 (llama.cpp's default), q8_0, ...; f32 or "
+                         "bf16 for transformers (the model's dtype)")
+    runtime_rss_bytes: list[RuntimeMemory] = Field(description="one per context measured, the evaluation's first")
+
+
 class Sidecar(_Strict):
     """A numpy .npz file beside a record (per-position or per-document data), named relative to the record."""
 
@@ -187,7 +223,11 @@ class Record(_Strict):
     kld: KLDivergence | None = None
     metrics: list[Metric] = Field(default_factory=list)
     task_settings: dict[str, Any] = Field(default_factory=dict, description="limit, num_fewshot, tasks dir")
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(default_factory=Resources,
+                                 description="the evaluator's own costs: peak_rss_eval_bytes is quantwb's evaluation "
+                                 "process (the eval process peak), not what running the variant takes (see runtime)")
+    runtime: Runtime | None = Field(default=None, description="text: memory as the variant's runtime holds it "
+                                    "(None: a record from before quantwb measured it)")
     library_versions: dict[str, str] = Field(default_factory=dict)
     environment: dict[str, str] = Field(default_factory=dict)
     positions: Sidecar | None = Field(default=None, description="text: per-position NLL, KLD, top-1 agreement, base top-1 p")

@@ -52,6 +52,19 @@ def text_record(spec: tuple, baseline: r.BaselineInfo = BASE, text: r.TextData =
     )
 
 
+TINY_SHAPE = r.KVShape(n_layers=2, n_kv_heads=2, key_dim=64, value_dim=64)
+
+
+def with_runtime(record: r.Record, rss_by_ctx: dict[int, int], kv_type: str = "f16",
+                 shape: r.KVShape | None = TINY_SHAPE, engine: str = "llama.cpp") -> r.Record:
+    """`record` as quantwb writes it now: the runtime's RSS at each context, and the KV cache's shape."""
+    runtime = r.Runtime(engine=engine, engine_version=f"{engine} 1.0", device="cpu", threads=2, kv_type=kv_type,
+                        runtime_rss_bytes=[r.RuntimeMemory(ctx=ctx, rss_bytes=rss, prompt_tokens=16, gen_tokens=16)
+                                           for ctx, rss in rss_by_ctx.items()])
+    return record.model_copy(update={"runtime": runtime,
+                                     "variant": record.variant.model_copy(update={"kv_geometry": shape})})
+
+
 def tasks_record(spec: tuple, baseline: r.BaselineInfo = BASE) -> r.Record:
     name, fmt, method, quant_type, size, bpw, _, _, arc, hella = spec
     metrics = [

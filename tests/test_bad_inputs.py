@@ -611,7 +611,21 @@ def odd_inputs(tiny_model: Path, module_dir) -> dict[str, Path]:
     truncated = root / "truncated-F16.gguf"
     whole = convert_to_gguf(resolve(str(tiny_model))).read_bytes()
     truncated.write_bytes(whole[: len(whole) // 3])
-    return {"no-tokenizer": no_tokenizer, "remote-code": remote, "vocab-only": vocab_only, "truncated": truncated}
+    return {"no-tokenizer": no_tokenizer, "remote-code": remote, "vocab-only": vocab_only, "truncated": truncated,
+            "narrow": narrow_model(tiny_model, root / "narrow")}
+
+
+def narrow_model(tiny_model: Path, folder: Path) -> Path:
+    """An untrained one-layer Llama 192 wide (as SmolLM2-135M's 576, not a multiple of 128), the tiny tokenizer."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = json.loads((tiny_model / "config.json").read_text())
+    narrow = {"hidden_size": 192, "intermediate_size": 384, "num_hidden_layers": 1, "num_attention_heads": 3,
+              "num_key_value_heads": 1, "head_dim": 64}
+    LlamaForCausalLM(LlamaConfig(**{**config, **narrow})).save_pretrained(folder)
+    for item in tiny_model.glob("tokenizer*"):
+        shutil.copy(item, folder / item.name)
+    return folder
 
 
 @pytest.mark.parametrize("command, case, fragment", [
@@ -628,6 +642,14 @@ def test_inputs_refused_before_any_work(odd_inputs: dict[str, Path], tmp_path: P
     out = tmp_path / "out"
     refused(quantwb(command[0], str(odd_inputs[case]), *command[1:], "--out", str(out)), 2, str(odd_inputs[case]), fragment)
     assert not list(out.glob("*"))  # nothing written, not even a manifest or Modelfile
+
+
+def test_a_type_llama_cpp_cannot_write_for_this_model_is_refused_before_any_type_is_written(
+        odd_inputs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"  # Q8_0 first: it would be written if the types were only tried one after another
+    made = quantwb("gguf", str(odd_inputs["narrow"]), "--type", "Q8_0", "--type", "Q1_0", "--out", str(out))
+    refused(made, 2, "--type Q1_0: llama.cpp cannot write this type", "not divisible by 128")
+    assert not list(out.glob("*.gguf"))
 
 
 def test_a_model_with_its_own_code_only_when_allowed(odd_inputs: dict[str, Path], tmp_path: Path) -> None:

@@ -117,3 +117,27 @@ def test_base_cache_is_computed_once_and_reused(tiny_records, tiny_model: Path, 
     assert {p: p.stat().st_mtime_ns for c in caches for p in c.iterdir()} == stamps
     again = read_record(path)
     assert again.kld.kld.mean == tiny_records["Q8_0"].kld.kld.mean  # deterministic, same tokens, same base
+
+
+def test_records_carry_the_runtimes_memory_and_the_kv_shape(tiny_records) -> None:
+    from quantwb.formats.kv_geometry import KVGeometry
+
+    for name, record in tiny_records.items():
+        shape = record.variant.kv_geometry
+        assert (shape.n_layers, shape.n_kv_heads, shape.key_dim, shape.value_dim) == (2, 2, 64, 64), name
+        runtime = record.runtime
+        assert [m.ctx for m in runtime.runtime_rss_bytes] == [CTX], name
+        at_ctx = runtime.runtime_rss_bytes[0]
+        # a bare runtime holds less than quantwb's evaluator (no base rows, no window of full logits)
+        assert 0 < at_ctx.rss_bytes < record.resources.peak_rss_eval_bytes, name
+    q4 = tiny_records["Q4_K_M"].runtime
+    assert q4.engine == "llama.cpp" and q4.kv_type == "f16" and q4.dtype is None
+    buffers = q4.runtime_rss_bytes[0].buffers
+    # llama.cpp's own account of its KV cache (logged to 0.01 MiB) is the shape's arithmetic, at the context
+    # llama.cpp pads to a multiple of 256 cells
+    cells = -(-CTX // 256) * 256
+    assert buffers["kv_cache"] == pytest.approx(KVGeometry(2, 2, 64, 64).cache_bytes(cells, "f16"), abs=0.006 * 2**20)
+    assert buffers["model"] > 0 and buffers["compute"] > 0
+    base = tiny_records["base"].runtime
+    assert base.engine == "transformers" and base.dtype == "float32" and base.kv_type == "f32"
+    assert base.runtime_rss_bytes[0].prompt_tokens == CTX - base.runtime_rss_bytes[0].gen_tokens

@@ -12,7 +12,7 @@ from quantwb import records as r
 from quantwb.reports.compare import compare
 from quantwb.reports.recommend import Budgets, ram_needed, recommend
 from tests.cli_helpers import invoke, one_error_line
-from tests.report_records import VARIANTS, text_record, write_all
+from tests.report_records import VARIANTS, text_record, with_runtime, write_all
 
 
 def test_best_by_kld_within_size_and_a_clear_runner_up(tmp_path: Path) -> None:
@@ -36,17 +36,40 @@ def test_ram_budget_and_speed(tmp_path: Path) -> None:
     assert recommend(report, Budgets(max_ram_bytes=451_000_000)).best.name == "m-Q5_K_M"
 
 
-def test_ram_at_a_context_adds_the_kv_cache_from_the_config(tmp_path: Path, tiny_model: Path) -> None:
-    record = text_record(VARIANTS[3])
-    record = record.model_copy(update={"variant": record.variant.model_copy(update={"path": str(tiny_model)})})
-    r.write_record(record, tmp_path)
+def test_ram_is_the_runtimes_and_moves_to_a_context_by_the_recorded_kv_shape(tmp_path: Path) -> None:
+    # the variant's path leads nowhere: the KV shape comes from the record alone
+    r.write_record(with_runtime(text_record(VARIANTS[3]), {512: 190_000_000}), tmp_path)
     row = compare([tmp_path]).rows[0]
-    peak = 100_000_000 + 350_000_000
-    per_token = 2 * 2 * (64 + 64) * 2  # tiny model: 2 layers × 2 KV heads × (key + value 64) × f16 bytes
-    assert ram_needed(row, Budgets(max_ram_bytes=1, ctx=8192)) == peak - 512 * per_token + 8192 * per_token
+    assert ram_needed(row, Budgets(max_ram_bytes=1)) == 190_000_000  # the runtime's, not the evaluator's 450 MB
+    per_token = 2 * 2 * (64 + 64) * 2  # 2 layers × 2 KV heads × (key + value 64) × f16 bytes
+    assert ram_needed(row, Budgets(max_ram_bytes=1, ctx=8192)) == 190_000_000 - 512 * per_token + 8192 * per_token
     q8_per_token = 2 * 2 * 128 * 34 / 32  # q8_0: 34 bytes per 32 elements
     assert ram_needed(row, Budgets(max_ram_bytes=1, ctx=8192, kv_type="q8_0")) == (
-        peak - int(512 * q8_per_token) + int(8192 * q8_per_token))
+        190_000_000 - 512 * per_token + int(8192 * q8_per_token))
+
+
+def test_an_hf_cache_keeps_the_dtype_it_was_measured_in(tmp_path: Path) -> None:
+    record = with_runtime(text_record(VARIANTS[4]), {512: 900_000_000}, kv_type="f32", engine="transformers")
+    r.write_record(record, tmp_path)
+    row = compare([tmp_path]).rows[0]
+    per_token = 2 * 2 * (64 + 64) * 4  # float32 elements, whatever --kv-type says (it is llama.cpp's)
+    assert ram_needed(row, Budgets(max_ram_bytes=1, ctx=4096, kv_type="q8_0")) == 900_000_000 + (4096 - 512) * per_token
+
+
+def test_old_records_say_their_ram_is_the_evaluators_and_lack_the_kv_shape(tmp_path: Path) -> None:
+    r.write_record(with_runtime(text_record(VARIANTS[3]), {512: 190_000_000}), tmp_path)
+    r.write_record(text_record(VARIANTS[5]), tmp_path)  # m-Q4_K_M: a record from before the runtime was measured
+    report = compare([tmp_path])
+    old = next(row for row in report.rows if row.variant.name == "m-Q4_K_M")
+    assert ram_needed(old, Budgets(max_ram_bytes=1)) == 92_000_000 + 350_000_000  # the evaluator's peak
+    assert ram_needed(old, Budgets(max_ram_bytes=1, ctx=8192)) is None  # no KV shape to move it with
+    choice = recommend(report, Budgets(max_ram_bytes=10**9, ctx=8192))
+    assert choice.best.name == "m-Q5_K_M" and choice.excluded == {"m-Q4_K_M": "--max-ram 953.7MiB at 8192 tokens of context"}
+    assert choice.lines()[1:] == [
+        "note: the RAM of m-Q4_K_M is quantwb's evaluation process's peak, not the runtime's (records from before "
+        "quantwb measured the runtime)",
+        "note: no KV cache shape in the records of m-Q4_K_M (made before quantwb recorded it): their RAM at 8192 "
+        "tokens is not known, so --max-ram excludes them"]
 
 
 def test_cli_json_for_ci(tmp_path: Path) -> None:

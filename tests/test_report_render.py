@@ -16,7 +16,7 @@ from quantwb.reports.eval_table import TASK_COLUMNS, TEXT_COLUMNS, eval_tables
 from quantwb.reports.machine import render_csv
 from quantwb.reports.numbers import fixed, human_bytes
 from quantwb.reports.variants import METRICS, VariantRow, known_metrics
-from tests.report_records import VARIANTS, tasks_record, text_record, write_all
+from tests.report_records import VARIANTS, tasks_record, text_record, with_runtime, write_all
 
 REPORTS = Path(__file__).resolve().parents[1] / "quantwb" / "reports"
 
@@ -29,7 +29,7 @@ def _text_cells(record: r.Record) -> list[str]:
 def test_eval_text_row_keeps_its_formats() -> None:
     q4 = text_record(VARIANTS[5])  # m-Q4_K_M: 92 MB, 4.9 bpw, PPL 21, KLD 0.04
     assert [col.header for col in TEXT_COLUMNS] == [
-        "variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "RSS MiB", "pp tok/s", "tg tok/s"]
+        "variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "run MiB", "pp tok/s", "tg tok/s"]
     assert _text_cells(q4) == [
         "m-Q4_K_M", "Q4_K_M", "87.7", "4.90", "21.000 ± 0.210", "0.04000 ± 0.00080", "98.00 %", "-0.60 %", "422", "1000", "50.0"]
 
@@ -91,3 +91,31 @@ def test_reports_never_import_evaluate_or_quantize() -> None:
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for module in modules:
                 assert not module.startswith(("quantwb.evaluate", "quantwb.quantize")), f"{path.name} imports {module}"
+
+
+def test_ram_column_is_the_runtimes_and_old_records_say_theirs_is_the_evaluators(tmp_path: Path) -> None:
+    from quantwb.reports.markdown import render_markdown
+
+    r.write_record(with_runtime(text_record(VARIANTS[3]), {512: 190 * 2**20, 8192: 360 * 2**20}), tmp_path)
+    r.write_record(text_record(VARIANTS[5]), tmp_path)  # m-Q4_K_M: from before the runtime was measured
+    report = compare([tmp_path])
+    text = render_markdown(report)
+    header = next(line for line in text.splitlines() if line.startswith("| variant"))
+    assert "| RAM to run (ctx 512) |" in header and "peak RAM" not in header
+    row = next(line for line in text.splitlines() if "m-Q5_K_M |" in line)
+    assert "| 190.0 MiB |" in row  # the runtime at the evaluation's context, not 8192 and not the evaluator's
+    old = next(line for line in text.splitlines() if "m-Q4_K_M |" in line)
+    assert f"| {human_bytes(92_000_000 + 350_000_000)} (evaluator) |" in old
+    assert ("RAM of m-Q4_K_M is quantwb's evaluation process's peak, not what running the variant takes: their "
+            "records predate the runtime measurement (evaluate them again for it)") in text
+    assert "RAM to run: peak RSS of a fresh llama.cpp process (llama.cpp 1.0, cpu, 2 threads, KV cache f16)" in text
+    values = {row.variant.name: (row.value("runtime_rss_bytes"), row.value("eval_process_peak_bytes")) for row in report.rows}
+    assert values == {"m-Q5_K_M": (190 * 2**20, 100_000_000 + 350_000_000), "m-Q4_K_M": (None, 92_000_000 + 350_000_000)}
+
+    from quantwb.reports.html import render_html
+
+    html = render_html(report)
+    drill = html[html.index('<table id="memory">'):]
+    assert "<td>8192</td><td>360.0 MiB</td>" in drill  # every context measured, not only the evaluation's
+    assert f"<td>{human_bytes(100_000_000 + 350_000_000)}</td>" in drill  # the evaluator's peak moved here
+    assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill

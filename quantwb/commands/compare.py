@@ -90,7 +90,7 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
     budgets = Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower())
     if budgets.given:  # the recommendation goes above the table (stderr when the table goes to a file or a machine format)
         try:
-            line = recommend(report, budgets, by).sentence()
+            line = "\n".join(recommend(report, budgets, by).lines())
         except NoFitError as err:
             line = f"recommended: none ({err})"
         click.echo(line, err=out is not None or chosen in ("json", "csv"))

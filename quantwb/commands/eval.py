@@ -62,12 +62,15 @@ def _render(paths: list[Path]) -> None:
               "ARC-Easy and HellaSwag subset.")
 @click.option("--limit", type=click.IntRange(min=1), help="Documents per task (default: all).")
 @click.option("--num-fewshot", type=click.IntRange(min=0), help="Few-shot examples per prompt (default: the task's, 0).")
+@click.option("--runtime-ctx", "runtime_ctxs", multiple=True, type=click.IntRange(min=1), metavar="N",
+              help="Also measure the RAM to run at N tokens of context (repeatable); the evaluation's --ctx is always "
+              "measured: a fresh llama.cpp or transformers process per context.")
 @click.option("--allow-foreign-variant", is_flag=True,
               help="Measure a variant made from another model than BASE (refused otherwise); its record says so.")
 def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: int | None, out_dir: Path,
              threads: int | None, device: str, kld_topk: int | None, batch_windows: int | None, force: bool, gen_tokens: int,
              task_names: str | None, tasks_dir: Path | None, limit: int | None, num_fewshot: int | None,
-             allow_foreign_variant: bool) -> None:
+             runtime_ctxs: tuple[int, ...], allow_foreign_variant: bool) -> None:
     """Measure VARIANT... (HF folders or .gguf files) against BASE on the same tokens, as llama.cpp's
     perplexity tool does in KL-divergence mode; write one record per variant into --out. With --tasks, also run
     lm-eval task suites on each variant (offline by default) and write a second record per variant."""
@@ -78,7 +81,7 @@ def eval_cmd(variants: tuple[str, ...], base: str, text: str, ctx: int, chunks: 
                            limit=limit, num_fewshot=num_fewshot, text=text)
     config = EvalConfig(base=base, text=text, ctx=ctx, chunks=chunks, out_dir=out_dir, threads=threads, device=device,
                         batch_windows=batch_windows, kld_topk=kld_topk, force=force, gen_tokens=gen_tokens, tasks=tasks,
-                        allow_foreign_variant=allow_foreign_variant)
+                        allow_foreign_variant=allow_foreign_variant, runtime_ctxs=runtime_ctxs)
     paths = evaluate_variants([_variant_path(v) for v in variants], config)
     _render(paths)
 

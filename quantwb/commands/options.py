@@ -74,11 +74,15 @@ def budget_options(command: Callable) -> Callable:
     """--max-size, --max-ram, --ctx, --kv-type and --min-gen-tps: the budgets `recommend` (and `compare`) apply."""
     for option in reversed((
         click.option("--max-size", type=ByteSize(), default=None, help="Largest weight files allowed (100MiB, 1.5GB, bytes)."),
-        click.option("--max-ram", type=ByteSize(), default=None, help="Largest peak RAM allowed (measured; see --ctx)."),
+        click.option("--max-ram", type=ByteSize(), default=None,
+                     help="Largest RAM to run allowed: the peak RSS the variant's runtime (llama.cpp, transformers) "
+                          "measured at the evaluation's context; see --ctx."),
         click.option("--ctx", "budget_ctx", type=click.IntRange(min=1), default=None,
-                     help="Count the KV cache at this many tokens of context in --max-ram (the measured peak with the "
-                          "KV cache moved from the evaluation's context to this one)."),
-        click.option("--kv-type", default="f16", show_default=True, help="The runtime's KV cache type (f16, q8_0, q4_0, f32)."),
+                     help="Predict --max-ram's RAM at this many tokens of context: the runtime's measured RSS with "
+                          "its KV cache moved from the evaluation's context to this one (shape from the record)."),
+        click.option("--kv-type", default="f16", show_default=True,
+                     help="A GGUF runtime's KV cache type at --ctx (f16, q8_0, q4_0, f32); HF caches keep the "
+                          "model's dtype."),
         click.option("--min-gen-tps", type=float, default=None, help="Slowest generation allowed, tokens/s."),
     )):
         command = option(command)

@@ -25,7 +25,7 @@ def recommend_command(results: tuple[Path, ...], max_size: int | None, max_ram: 
     exceeds its uncertainty. Exit 5 (one line naming the budget) when none fits."""
     report = compare(list(results), CompareOptions(baseline=baseline))
     choice = recommend(report, Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower()), by)
-    click.echo(json.dumps(choice.to_dict(), indent=2) if fmt == "json" else choice.sentence())
+    click.echo(json.dumps(choice.to_dict(), indent=2) if fmt == "json" else "\n".join(choice.lines()))
 
 
 COMMANDS = [recommend_command]

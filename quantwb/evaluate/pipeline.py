@@ -28,6 +28,7 @@ from quantwb.evaluate.base_tokens import BaseTokens
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
+from quantwb.evaluate.runtime_record import kv_shape, measure_runtime_memory
 from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
 from quantwb.evaluate.tokens import (
@@ -83,6 +84,13 @@ class EvalConfig:
     force: bool = False  # re-measure even when an identical record exists
     allow_foreign_variant: bool = False  # measure a variant made from another model (the record says so)
     tasks: Any | None = None
+    runtime: bool = True  # also measure the variant as its runtime holds it (runtime.py), at ctx and runtime_ctxs
+    runtime_ctxs: tuple[int, ...] = ()  # further contexts to measure the runtime's memory at
+    runtime_kv_type: str = "f16"  # GGUF: llama.cpp's K/V cache type for the runtime measurement
+
+    def runtime_contexts(self, eval_ctx: int) -> tuple[int, ...]:
+        """The contexts the runtime is measured at: the evaluation's first, then the others asked for."""
+        return tuple(dict.fromkeys((eval_ctx, *self.runtime_ctxs))) if self.runtime else ()
 
     def runner_options(self) -> RunnerOptions:
         return RunnerOptions(ctx=self.ctx, threads=self.threads or os.cpu_count() or 1, batch_windows=self.batch_windows,
@@ -188,6 +196,10 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
         job = VariantPassJob(fact.name, fact.format, fact.path, setup.cache_dir, config.runner_options(), config.gen_tokens)
         result = run_isolated(run_variant_pass, job, fact.name)
         extras = _position_data(fact, setup, config, result, decode)
+        if contexts := config.runtime_contexts(setup.plan.ctx):
+            options = config.runner_options()
+            extras["runtime"] = measure_runtime_memory(fact.name, fact.format, fact.path, contexts, options.threads,
+                                                       options.device, config.runtime_kv_type)
         paths.append(write_record(_record(fact, setup, config, result, extras), Path(config.out_dir)))
     return paths
 
@@ -280,6 +292,9 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig)
     topk = (record.kld.topk.k, record.kld.topk.tail_draws) if record.kld and record.kld.topk else None
     wanted_topk = None if config.kld_topk is None else (config.kld_topk, kld.TAIL_DRAWS)
     same_device = fact.format == "gguf" or record.resources is None or record.resources.device == config.runner_options().device
+    measured = {m.ctx for m in record.runtime.runtime_rss_bytes} if record.runtime else set()
+    if not set(config.runtime_contexts(setup.plan.ctx)) <= measured:
+        return False  # a record without the runtime's memory (older, or at other contexts) is measured again
     sidecar = record.positions
     if sidecar is None or not (path.parent / sidecar.file).is_file() or sha256_file(path.parent / sidecar.file) != sidecar.sha256:
         return False  # a record without its per-position data is measured again
@@ -295,7 +310,7 @@ def variant_info(fact: Variant, base_identities: set[str] | None = None) -> Vari
         name=fact.name, format=fact.format, method=fact.method, quant_type=fact.quant_type, path=str(fact.path),
         sha256=fact.sha256, source_sha256=fact.source_sha256, size_bytes=fact.size_bytes, n_params=fact.n_params,
         bits_per_weight=fact.bits_per_weight, parameters=fact.parameters, foreign_source=foreign,
-        tensor_types=fact.tensor_types,
+        tensor_types=fact.tensor_types, kv_geometry=kv_shape(fact.path),
     )
 
 

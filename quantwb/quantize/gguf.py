@@ -132,11 +132,15 @@ def _check_requantize(source: ModelSource, allowed: bool) -> bool:
 
 def _uses_imatrix(gguf_type: GGUFType, choice: ImatrixChoice, intermediate: Path, memo: bool = True,
                   requantize: bool = False) -> bool:
+    # The dry run, for every type and imatrix choice: it also refuses a type this llama.cpp cannot write for this
+    # model, before any type is written. A user's GGUF source gets no memo file beside it: asked each time.
+    try:
+        needed = (_needs_imatrix(intermediate, gguf_type.ftype) if memo
+                  else needs_imatrix(intermediate, gguf_type.ftype, requantize))
+    except UnsupportedError as err:
+        raise UnsupportedError(f"--type {gguf_type.name}: {err}") from err
     if choice.mode in ("compute", "file"):
         return True
-    # a user's GGUF source gets no memo file beside it: the dry run is asked each time
-    needed = (_needs_imatrix(intermediate, gguf_type.ftype) if memo
-              else needs_imatrix(intermediate, gguf_type.ftype, requantize))
     if needed and choice.mode == "none":
         raise UnsupportedError(
             f"{gguf_type.name} needs an importance matrix (llama.cpp refuses it without one); "

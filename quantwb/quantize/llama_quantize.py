@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantwb.errors import QuantizationError
+from quantwb.errors import QuantizationError, UnsupportedError
 from quantwb.llama_log import llama_log_to
 from quantwb.workers import run_isolated
 
@@ -140,8 +140,14 @@ def needs_imatrix(src: Path, ftype: int, allow_requantize: bool = False) -> bool
     with capture_llama_log() as captured:
         status = llama_cpp.llama_model_quantize(str(src).encode(), os.devnull.encode(), ctypes.byref(params))
     if status != 0:
-        raise QuantizationError(f"llama.cpp cannot plan this quantization of {src.name}: {_last_error(captured.text)}")
+        raise _cannot_write(src, captured.text)
     return _NEEDS_IMATRIX_MARK in captured.text
+
+
+def _cannot_write(src: Path, log_text: str) -> UnsupportedError:
+    """A dry run's refusal: this llama.cpp cannot write the type for this model (e.g. rows not a multiple of the
+    type's block, with no fallback type), known before any data is written, so bad input rather than a failure."""
+    return UnsupportedError(f"llama.cpp cannot write this type for {src.name}: {' '.join(_last_error(log_text).split())}")
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,7 @@ def plan_quantization(src: Path, ftype: int, overrides: Sequence[tuple[str, int]
     with capture_llama_log() as captured:
         status = llama_cpp.llama_model_quantize(str(src).encode(), os.devnull.encode(), ctypes.byref(params))
     if status != 0:
-        raise QuantizationError(f"llama.cpp cannot plan this quantization of {src.name}: {_last_error(captured.text)}")
+        raise _cannot_write(src, captured.text)
     return QuantPlan(parse_plan(captured.text), _NEEDS_IMATRIX_MARK in captured.text)
 
 

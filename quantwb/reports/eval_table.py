@@ -25,7 +25,7 @@ TEXT_COLUMNS: tuple[Column[VariantRow], ...] = (
     Column("KLD mean", metric_unc_cell("kld_mean", "kld_mean_unc", fixed_unc(5))),
     Column("same top", metric_cell("same_top_pct", fixed(2, " %"))),
     Column("Δp RMS", metric_cell("delta_p_rms_pct", fixed(2, " %"))),
-    Column("RSS MiB", metric_cell("peak_rss_eval_bytes", fixed(0, divisor=_MIB))),
+    Column("run MiB", metric_cell("peak_rss_bytes", fixed(0, divisor=_MIB))),  # the runtime's RSS at the eval's ctx
     Column("pp tok/s", metric_cell("prompt_tokens_per_s", fixed(0))),
     Column("tg tok/s", metric_cell("gen_tokens_per_s", fixed(1))),
 )

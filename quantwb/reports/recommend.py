@@ -1,9 +1,10 @@
 """`quantwb recommend`: among the measured variants, the best by one metric that meets every budget given.
 
 Budgets are applied in a fixed order (size, RAM, generation speed) so that, when nothing fits, the error
-names the budget that excluded the last candidates. With `ctx`, the RAM a variant needs is what a runtime
-holds at that context: the peak RSS measured at the evaluation's context, less the KV cache at that
-context, plus the KV cache at `ctx` (layers × KV heads × (key + value width) × tokens × bytes per element).
+names the budget that excluded the last candidates. The RAM a variant needs is what its runtime (llama.cpp,
+transformers) held in a fresh process at the evaluation's context (the record's `runtime`). With `ctx`, it is
+predicted at that context: that figure, less the KV cache at the measured context, plus the KV cache at `ctx`
+(layers × KV heads × (key + value width) × tokens × bytes per element), the cache's shape read from the record.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quantwb.errors import InputError, NoFitError
-from quantwb.formats.kv_geometry import KV_TYPE_BYTES, kv_geometry
+from quantwb.formats.kv_geometry import KV_TYPE_BYTES, KVGeometry
 from quantwb.reports.compare import Report
-from quantwb.reports.variants import METRICS, VariantRow, higher_is_better, known_metrics
+from quantwb.reports.variants import METRICS, VariantRow, higher_is_better, known_metrics, runtime_memory
 
 DEFAULT_BY = "kld_mean"
 
@@ -27,7 +28,7 @@ class Budgets:
     max_ram_bytes: int | None = None
     min_gen_tokens_per_s: float | None = None
     ctx: int | None = None  # count the KV cache at this many tokens in the RAM budget
-    kv_type: str = "f16"
+    kv_type: str = "f16"  # a GGUF's K/V cache type at `ctx` (llama.cpp's --cache-type-k/-v); HF caches keep their dtype
 
     @property
     def given(self) -> bool:
@@ -56,6 +57,7 @@ class Recommendation:
     budgets: Budgets
     n_fit: int
     excluded: dict[str, str] = field(default_factory=dict)  # variant -> the budget it broke
+    notes: tuple[str, ...] = ()  # what the RAM figures could not count (older records)
 
     @property
     def significant(self) -> bool | None:
@@ -80,6 +82,10 @@ class Recommendation:
         verdict = "larger than" if self.significant else "within"
         return text + f"; the difference {abs(self.difference or 0):.4g} is {verdict} its uncertainty ±{self.difference_unc:.2g}"
 
+    def lines(self) -> list[str]:
+        """The sentence, then one line per note."""
+        return [self.sentence(), *self.notes]
+
 
 def recommend(report: Report, budgets: Budgets, by: str = DEFAULT_BY) -> Recommendation:
     """The best variant of `report` by `by` among those within every budget; NoFitError names the budget that failed."""
@@ -96,7 +102,8 @@ def recommend(report: Report, budgets: Budgets, by: str = DEFAULT_BY) -> Recomme
         kept = [row for row in left if test(row)]
         excluded.update({row.variant.name: label for row in left if row not in kept})
         if not kept:
-            raise NoFitError(f"no variant fits {label} (the last {len(left)} candidate(s) exceed it)")
+            notes = "".join(f"; {note.removeprefix('note: ')}" for note in ram_notes(rows, budgets) if "--max-ram" in label)
+            raise NoFitError(f"no variant fits {label} (the last {len(left)} candidate(s) exceed it){notes}")
         left = kept
     higher = higher_is_better(by, rows)
     left.sort(key=lambda row: (-(row.value(by) or 0.0) if higher else (row.value(by) or 0.0), row.variant.size_bytes))
@@ -106,17 +113,43 @@ def recommend(report: Report, budgets: Budgets, by: str = DEFAULT_BY) -> Recomme
         difference = best.value - runner.value
         if best.uncertainty is not None and runner.uncertainty is not None:
             unc = math.hypot(best.uncertainty, runner.uncertainty)
-    return Recommendation(by, higher, best, runner, difference, unc, budgets, len(left), excluded)
+    return Recommendation(by, higher, best, runner, difference, unc, budgets, len(left), excluded, ram_notes(rows, budgets))
 
 
 def ram_needed(row: VariantRow, budgets: Budgets) -> float | None:
-    """Peak RAM measured, moved from the evaluation's context to `budgets.ctx` by the KV cache difference."""
+    """RAM to run the variant: its runtime's measured peak RSS at the evaluation's context, and with `budgets.ctx`
+    that figure moved to `ctx` by the KV cache difference. None when the record cannot say (at a `ctx`: no KV
+    shape in the record). A record from before the runtime was measured gives the evaluator's peak instead."""
     peak = METRICS["peak_rss_bytes"].read(row)
     if peak is None or budgets.ctx is None:
         return peak
-    eval_ctx = row.text.text.ctx if row.text and row.text.text else 0
-    geometry = kv_geometry(row.variant.path)
-    return peak - geometry.cache_bytes(eval_ctx, budgets.kv_type) + geometry.cache_bytes(budgets.ctx, budgets.kv_type)
+    shape = row.variant.kv_geometry
+    if shape is None:
+        return None
+    geometry = KVGeometry(shape.n_layers, shape.n_kv_heads, shape.key_dim, shape.value_dim)
+    measured = runtime_memory(row)
+    runtime = row.text.runtime if row.text else None
+    measured_type = runtime.kv_type if runtime and measured else "f16"
+    measured_ctx = measured.ctx if measured else (row.text.text.ctx if row.text and row.text.text else 0)
+    target_type = budgets.kv_type if row.variant.format == "gguf" else measured_type
+    return peak - geometry.cache_bytes(measured_ctx, measured_type) + geometry.cache_bytes(budgets.ctx, target_type)
+
+
+def ram_notes(rows: list[VariantRow], budgets: Budgets) -> tuple[str, ...]:
+    """One line per kind of record whose RAM could not be counted as asked: no runtime figure, no KV shape."""
+    if budgets.max_ram_bytes is None:
+        return ()
+    notes = []
+    evaluators = [row.variant.name for row in rows if row.text and row.text.runtime is None and row.value("peak_rss_bytes")]
+    if evaluators:
+        notes.append(f"note: the RAM of {', '.join(evaluators)} is quantwb's evaluation process's peak, not the runtime's "
+                     "(records from before quantwb measured the runtime)")
+    if budgets.ctx is not None:
+        shapeless = [row.variant.name for row in rows if row.variant.kv_geometry is None]
+        if shapeless:
+            notes.append(f"note: no KV cache shape in the records of {', '.join(shapeless)} (made before quantwb recorded "
+                         f"it): their RAM at {budgets.ctx} tokens is not known, so --max-ram excludes them")
+    return tuple(notes)
 
 
 def _budget_tests(budgets: Budgets) -> list[tuple[str, Callable[[VariantRow], bool]]]:

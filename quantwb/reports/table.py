@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 from quantwb.reports.compare import Report
 from quantwb.reports.numbers import MISSING, Formatter, UncFormatter, human_bytes, number, with_unc
 from quantwb.reports.paired_cells import flip_columns, paired_columns, statistics_lines
-from quantwb.reports.variants import VariantRow, speed_device
+from quantwb.reports.variants import VariantRow, ram_is_evaluators, speed_device
 
 PARETO_MARK = "★"
 
@@ -56,6 +56,35 @@ def _task_cell(key: str) -> Callable[[VariantRow], str]:
     return cell
 
 
+def ram_header(report: Report) -> str:
+    """'RAM to run (ctx 512)': the runtime's peak RSS at the evaluation's context."""
+    text = report.text_data
+    return f"RAM to run (ctx {text.ctx})" if text else "RAM to run"
+
+
+def _ram_cell(row: VariantRow) -> str:
+    """The runtime's RSS; an older record's figure is the evaluator's peak, and the cell says so."""
+    text = human_bytes(row.value("peak_rss_bytes"))
+    return f"{text} (evaluator)" if text != MISSING and ram_is_evaluators(row) else text
+
+
+def runtime_lines(report: Report) -> list[str]:
+    """How the RAM column was measured, and which rows' RAM is the evaluator's (records from before)."""
+    lines = []
+    runtimes = {(rt.engine, rt.engine_version, rt.device, rt.threads, rt.kv_type, rt.runtime_rss_bytes[0].gen_tokens)
+                for row in report.rows if row.text and (rt := row.text.runtime) and rt.runtime_rss_bytes}
+    for engine, version, device, threads, kv_type, gen in sorted(runtimes):
+        held = ("allocates the context's KV cache at load" if engine == "llama.cpp"
+                else "is given a prompt that fills the context")
+        lines.append(f"RAM to run: peak RSS of a fresh {engine} process ({version}, {device}, {threads} threads, "
+                     f"KV cache {kv_type}) that loads the variant, {held}, and generates {gen} tokens")
+    old = [row.variant.name for row in report.rows if ram_is_evaluators(row)]
+    if old:
+        lines.append(f"RAM of {', '.join(old)} is quantwb's evaluation process's peak, not what running the variant "
+                     "takes: their records predate the runtime measurement (evaluate them again for it)")
+    return lines
+
+
 def metric_cell(name: str, fmt: Formatter = number) -> Callable[[VariantRow], str]:
     """The cell of METRICS[name] (or a `task.metric`), formatted by `fmt`."""
     return lambda row: fmt(row.value(name))
@@ -74,7 +103,7 @@ def columns(report: Report) -> list[Column]:
         Column("method", _method_cell, numeric=False),
         Column("bpw", metric_cell("bpw", lambda v: number(v, 3))),
         Column("size", metric_cell("size_bytes", human_bytes)),
-        Column("peak RAM", metric_cell("peak_rss_bytes", human_bytes)),
+        Column(ram_header(report), _ram_cell),
         Column("PPL", metric_unc_cell("ppl", "ppl_unc")),
         Column("PPL ratio", metric_unc_cell("ppl_ratio", "ppl_ratio_unc")),
         Column("KLD mean", metric_unc_cell("kld_mean", "kld_mean_unc")),
@@ -151,6 +180,7 @@ def preamble(report: Report) -> list[str]:
                      "device, and figures from different devices do not compare")
     elif devices:
         lines.append(f"Speed measured on: {devices[0]}")
+    lines += runtime_lines(report)
     if report.pareto_metric:
         lines.append(f"{PARETO_MARK} Pareto-optimal: no other variant is both smaller and lower in {report.pareto_metric}. Sorted by size.")
     return lines + statistics_lines(report)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantwb.records import BaselineInfo, Metric, Record, VariantInfo
+from quantwb.records import BaselineInfo, Metric, Record, RuntimeMemory, VariantInfo
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ def _text_resources(row: VariantRow):
     return row.text.resources if row.text else None
 
 
-def _peak_rss(row: VariantRow) -> float | None:
-    """The highest resident set measured while loading or evaluating, over both records."""
+def _eval_process_peak(row: VariantRow) -> float | None:
+    """The highest resident set of quantwb's own evaluation processes (loading or evaluating), over both records."""
     seen = [
         value
         for record in (row.text, row.tasks)
@@ -89,6 +89,31 @@ def _peak_rss(row: VariantRow) -> float | None:
         if value is not None
     ]
     return float(max(seen)) if seen else None
+
+
+def runtime_memory(row: VariantRow, ctx: int | None = None) -> RuntimeMemory | None:
+    """The runtime's measurement at `ctx` (default: the evaluation's context), or None if not measured."""
+    runtime = row.text.runtime if row.text else None
+    if runtime is None or not runtime.runtime_rss_bytes:
+        return None
+    wanted = ctx if ctx is not None else (row.text.text.ctx if row.text and row.text.text else None)
+    return next((m for m in runtime.runtime_rss_bytes if m.ctx == wanted), None) if wanted else runtime.runtime_rss_bytes[0]
+
+
+def _runtime_rss(row: VariantRow) -> float | None:
+    measured = runtime_memory(row)
+    return None if measured is None else float(measured.rss_bytes)
+
+
+def ram_is_evaluators(row: VariantRow) -> bool:
+    """Whether the row's RAM figure is the evaluator's peak (a record from before the runtime was measured)."""
+    return _runtime_rss(row) is None and _eval_process_peak(row) is not None
+
+
+def _ram_to_run(row: VariantRow) -> float | None:
+    """The runtime's peak RSS at the evaluation's context; for an older record, the evaluator's peak."""
+    runtime = _runtime_rss(row)
+    return runtime if runtime is not None else _eval_process_peak(row)
 
 
 def _opt(getter: Callable[[VariantRow], object | None], attribute: str, scale: float = 1.0):
@@ -116,8 +141,14 @@ def _kld_stat(attribute: str | None, percentile: str | None = None):
 METRICS: dict[str, MetricDef] = {
     "size_bytes": MetricDef("bytes of the weight files", "B", False, lambda r: float(r.variant.size_bytes)),
     "bpw": MetricDef("bits per weight", "bits", False, lambda r: r.variant.bits_per_weight),
-    "peak_rss_bytes": MetricDef("peak resident memory while loading or evaluating", "B", False, _peak_rss),
-    "peak_rss_eval_bytes": MetricDef("peak resident memory while scoring the text", "B", False,
+    "peak_rss_bytes": MetricDef("RAM to run at the evaluation's context: peak RSS of a fresh process of the "
+                                "variant's runtime (llama.cpp, transformers); the evaluator's peak in records "
+                                "made before quantwb measured the runtime", "B", False, _ram_to_run),
+    "runtime_rss_bytes": MetricDef("peak RSS of the variant's runtime at the evaluation's context", "B", False,
+                                   _runtime_rss),
+    "eval_process_peak_bytes": MetricDef("peak RSS of quantwb's own evaluation process (loading or evaluating)", "B",
+                                         False, _eval_process_peak),
+    "peak_rss_eval_bytes": MetricDef("peak RSS of quantwb's evaluation process while scoring the text", "B", False,
                                      _opt(_text_resources, "peak_rss_eval_bytes")),
     "ppl": MetricDef("perplexity on the text", "", False, _opt(_ppl, "ppl")),
     "ppl_unc": MetricDef("uncertainty of the perplexity", "", False, _opt(_ppl, "ppl_unc")),
