@@ -34,11 +34,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+    from quantwb.mix.make import MixConfig, MixTarget, make_mix
     from quantwb.models import resolve
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
     from quantwb.records import read_record
     from quantwb.reports.table import type_mix
-    from quantwb.sweep.mix import MixConfig, MixTarget, make_mix
 
     types = args.types.split(",")
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-mix-"))

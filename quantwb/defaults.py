@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-MODEL = "smollm2-135m"  # the built-in model `quantwb gguf|awq|gptq|rtn` use when no MODEL is given
+MODEL = "smollm2-135m"  # the built-in model a quantize command (gguf, awq, gptq, rtn, autoround, w8a8, fp8) uses without MODEL
 
 # Measuring: the text scored for PPL/KLD and its windows.
 EVAL_TEXT = "wiki"  # the packaged Wikipedia excerpt
 EVAL_CTX = 512  # tokens per window, llama-perplexity's default
 GEN_TOKENS = 32  # greedy tokens timed for generation speed
 RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_DIR/<plan name>
-OUT_DIR = "."  # where `quantwb gguf|awq|gptq|rtn` write their variants
+OUT_DIR = "."  # where the quantize commands and `mix` write their variants
 JOBS = 1  # variants a sweep makes and measures at once
 DEVICE = "auto"  # an accelerator when torch sees one (bf16 there), else the CPU (fp32)
 RAY_THREADS = 1  # threads (and Ray CPUs) per chain under `--executor ray` when the plan sets no `threads`

@@ -1,6 +1,7 @@
 """One JSON record per (variant, evaluation): schema-versioned, written atomically, validated on read.
 
-Records are the only interface between `quantwb eval` and `quantwb compare`.
+Records are the only interface between measuring (`quantwb eval`, a sweep's steps) and reporting (`compare`,
+`recommend`, the HTML/Markdown/JSON reports): a report never opens a model file.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from quantwb.formats.manifest import MANIFEST_NAME
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.gguf import quantize_gguf
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer
 from tests.cli_helpers import quantwb
 from tests.gguf_checks import assert_every_type_loads_generates_and_matches_llama_cpp_bpw
 from tests.quantize_hf_checks import FAST_CALIBRATION, generates, layer_output_error, mean_kld_nats

@@ -10,7 +10,7 @@ import pytest
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer
 from tests.quantize_hf_checks import FAST_CALIBRATION, generates, mean_kld_nats
 
 

@@ -524,8 +524,19 @@ def test_outputs_are_written_with_the_umask(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("variant, fragment", [
-    ("Q4_K_Z", "variant Q4_K_Z: unknown GGUF type 'Q4_K_Z'"),
-    ("{method: rtn, bits: 5, group_size: 64}", "variant rtn-w5g64: rtn: --bits 5 is not supported"),
+    ("Q4_K_Z", "plan tiny: variant Q4_K_Z: unknown GGUF type 'Q4_K_Z'"),
+    ("{method: rtn, bits: 5, group_size: 64}", "plan tiny: variant rtn-w5g64: rtn: --bits 5 is not supported"),
+    # a size no layer's input size is a multiple of: found from the architecture, not after the variants before it
+    ("{method: rtn, bits: 4, group_size: 7}", "plan tiny: variant rtn-w4g7: --group-size 7 does not divide"),
+    ("{method: gguf-mix, match: Q4_K_M, options: {candidates: [Q4_K, Q9_Z]}}",
+     "plan tiny: variant mix-Q4_K_M: option candidates: unknown candidate type 'Q9_Z'"),
+    ("{method: gguf, type: Q4_K_M, options: {imatrix: no-such.imatrix}}",
+     "plan tiny: variant Q4_K_M: --imatrix no-such.imatrix: not auto, compute, none, or an existing imatrix file"),
+    # misspelt options are refused when the plan is read (each method's options are a strict model)
+    ("{method: gguf, type: Q4_K_M, options: {imatrixx: true}}",
+     "variants.2 ({method: gguf, type: Q4_K_M, options: {imatrixx: true}}): options.imatrixx: not an option of gguf"),
+    ("{method: gguf-mix, match: Q4_K_M, options: {layers: 2}}",
+     "variants.2 ({method: gguf-mix, match: Q4_K_M, options: {layers: 2}}): options.layers: not an option of gguf-mix"),
 ])
 def test_a_wrong_plan_entry_is_a_usage_error_before_any_step(tiny_model: Path, tmp_path: Path, variant: str,
                                                               fragment: str) -> None:
@@ -533,7 +544,7 @@ def test_a_wrong_plan_entry_is_a_usage_error_before_any_step(tiny_model: Path, t
     plan.write_text(f'name: tiny\nmodels: ["{tiny_model}"]\nvariants: [fp, Q8_0, {variant}]\n'
                     "evaluations:\n  text: {name: wiki, ctx: 128, chunks: 2}\n")
     results = tmp_path / "results"
-    refused(quantwb("sweep", str(plan), "--results", str(results)), 2, f"plan tiny: {fragment}")
+    refused(quantwb("sweep", str(plan), "--results", str(results)), 2, fragment)
     assert not list(results.glob("steps/*/*.json"))  # nothing ran: not even the valid entries before it
 
 

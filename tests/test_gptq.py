@@ -12,7 +12,7 @@ from quantwb.fileio import sha256_file
 from quantwb.formats.manifest import MANIFEST_NAME
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer
 from tests.quantize_hf_checks import FAST_CALIBRATION, generates, layer_output_error, mean_kld_nats
 
 GPTQ_SPEC = QuantSpec(method="gptq", bits=4, group_size=128, calibration=FAST_CALIBRATION)

@@ -12,8 +12,8 @@ import pytest
 
 from quantwb.fileio import sha256_file
 from quantwb.formats.gguf_facts import read_tensor_types
-from quantwb.quantize.mix_allocate import Item, allocate
-from quantwb.quantize.mix_recipe import read_recipe
+from quantwb.mix.allocate import Item, allocate
+from quantwb.mix.recipe import read_recipe
 from quantwb.records import read_record
 from tests.cli_helpers import invoke, one_error_line
 
@@ -22,7 +22,7 @@ SMALL = {"ctx": 128, "chunks": 2, "judge_chunks": 2, "layers_per_group": 2, "can
 
 
 def _config(model: Path, out: Path, **target):
-    from quantwb.sweep.mix import MixConfig, MixTarget
+    from quantwb.mix.make import MixConfig, MixTarget
 
     return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=None, **SMALL)
 
@@ -38,7 +38,7 @@ def _session_home(factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, module_dir):
-    from quantwb.sweep.mix import make_mix
+    from quantwb.mix.make import make_mix
 
     out = module_dir("mix")
     with _session_home(tmp_path_factory):
@@ -49,9 +49,9 @@ def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, module_dir)
 def layout(made, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """The groups and options of the tiny model as the mix planned them (llama.cpp's dry runs)."""
     from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
+    from quantwb.mix.layout import mix_layout
     from quantwb.models import resolve
     from quantwb.quantize.gguf_convert import converted_path
-    from quantwb.quantize.mix_layout import mix_layout
 
     with _session_home(tmp_path_factory):
         return mix_layout(converted_path(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
@@ -84,7 +84,7 @@ def test_size_prediction_is_exact_and_kld_prediction_close(made, layout) -> None
 
 
 def test_more_budget_never_predicts_more_kld(made, layout) -> None:
-    from quantwb.sweep.mix import _reachable, predicted_kld
+    from quantwb.mix.make import _reachable, predicted_kld
 
     result, _ = made
     low, high = _reachable(layout, False)

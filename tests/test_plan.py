@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from quantwb.errors import InputError
+from quantwb.models import ModelSource
 from quantwb.sweep import plan_matrix
+from quantwb.sweep.chain import Chain
 from quantwb.sweep.plan import load_plan, parse_plan
+from quantwb.sweep.step_kinds import ChainState, chain_steps
 from tests.cli_helpers import invoke, one_error_line, quantwb
 
 DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS-imatrix", "awq-w4g64", "gptq-w4g64"]
@@ -68,13 +71,26 @@ def test_precisions_plan_parses() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("models: [m]\nvariants: [Q8_0\n", "not valid YAML"),
     ("- just a list\n", "a plan is a YAML mapping"),
-    ("models: [m]\nvariants: [{method: gguf}]\n", "variants.0: Value error, a gguf variant needs `type`"),
-    ("models: [m]\nvariants: [{method: awq}]\n", "a awq variant needs `bits`"),
-    ("models: [m]\nvariants: [{method: hqq, bits: 4}]\n", "variants.0.method"),
-    ("models: [m]\nvariants: [{method: autoround}]\n", "an autoround variant needs `bits`, or a GGUF `type`"),
-    ("models: [m]\nvariants: [{method: w8a8, bits: 4}]\n", "w8a8 fixes 8-bit weights per channel"),
-    ("models: [m]\nvariants: [{method: fp8, type: Q8_0}]\n", "`type` applies to gguf and autoround variants, not fp8"),
-    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, imatrix: true}]\n", "`imatrix` applies to gguf"),
+    ("models: [m]\nvariants: [{method: gguf}]\n", "variants.0 ({method: gguf}): type: Field required"),
+    ("models: [m]\nvariants: [Q8_0, {method: awq}]\n", "variants.1 ({method: awq}): bits: Field required"),
+    ("models: [m]\nvariants: [{method: hqq, bits: 4}]\n", "unknown method 'hqq' (methods: fp, gguf, gguf-mix, awq,"),
+    ("models: [m]\nvariants: [{bits: 4}]\n", "variants.0 ({bits: 4}): needs a `method` (fp, gguf,"),
+    ("models: [m]\nvariants: [{method: autoround}]\n", "needs `bits`, or a GGUF `type` for its GGUF export"),
+    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, bits: 4}]\n", "GGUF type Q4_K_M fixes bits, group size"),
+    ("models: [m]\nvariants: [{method: w8a8, bits: 4}]\n", "bits: not a setting of w8a8 (settings: name, options, calibration)"),
+    ("models: [m]\nvariants: [{method: fp8, type: Q8_0}]\n", "type: not a setting of fp8"),
+    ("models: [m]\nvariants: [{method: rtn, bits: 4, calibration: {text: wiki}}]\n", "calibration: not a setting of rtn"),
+    ("models: [m]\nvariants: [{method: autoround, type: Q4_K_M, imatrix: true}]\n", "imatrix: not a setting of autoround"),
+    ("models: [m]\nvariants: [{method: fp, bits: 4}]\n", "bits: not a setting of fp (settings: name)"),
+    # every method's options are a strict model: a misspelt one is refused, not ignored
+    ("models: [m]\nvariants: [{method: gguf, type: Q4_K_M, options: {imatrixx: true}}]\n",
+     "variants.0 ({method: gguf, type: Q4_K_M, options: {imatrixx: true}}): options.imatrixx: not an option of gguf "
+     "(options: imatrix, allow_requantize)"),
+    ("models: [m]\nvariants: [{method: gguf-mix, match: Q4_K_M, options: {layers: 2}}]\n",
+     "options.layers: not an option of gguf-mix (options: candidates, chunks, layers_per_group, ctx)"),
+    ("models: [m]\nvariants: [{method: gguf-mix, target_bpw: 4.5, options: {chunks: 0}}]\n",
+     "options.chunks: Input should be greater than or equal to 1"),
+    ("models: [m]\nvariants: [{method: gptq, bits: 4, options: {damp: 2}}]\n", "options.damp: Input should be less than 1"),
     ("models: [m]\nvariants: [Q8_0, Q8_0]\n", "variant ids must be unique, repeated: Q8_0"),
     ("models: [m]\nvariants: [Q8_0]\nevaluation: {}\n", "evaluation: Extra inputs are not permitted"),
     ("models: []\nvariants: [Q8_0]\n", "models: "),
@@ -94,8 +110,56 @@ def test_unknown_variant_names_the_plan_variants() -> None:
 def test_cli_bad_plan_one_line(tmp_path: Path) -> None:
     plan = tmp_path / "p.yaml"
     plan.write_text("models: [m]\nvariants: [{method: gptq}]\n")
-    for args, message in ((["sweep", str(plan)], "a gptq variant needs `bits`"),
+    for args, message in ((["sweep", str(plan)], "variants.0 ({method: gptq}): bits: Field required"),
                           (["sweep", str(tmp_path / "missing.yaml")], "cannot read the plan"),
                           (["sweep", "--variant", "Q9"], "no variant 'Q9' in plan default")):
         result = quantwb(*args)
         assert result.returncode == 2 and message in one_error_line(result), result.stderr
+
+
+# The default plan's step keys under a fixed code version and model hash: what `make report` caches by. A change
+# here reruns (and may change) the committed report, so it must be deliberate.
+DEFAULT_STEP_KEYS = {
+    "base.text": "4250ea4a52bc02e3",
+    "base.tasks": "a29c7bf5be220f6a",
+    "F16.quantize": "e292d9bd5f70ec7e",
+    "F16.text": "66ecee233ca65851",
+    "F16.tasks": "cfb38fe2822f5224",
+    "Q8_0.quantize": "de28530bb2aa68e7",
+    "Q8_0.text": "e3ad46f166e805ed",
+    "Q8_0.tasks": "6067547ab51bca26",
+    "Q6_K.quantize": "e6c7edf25f7b6af8",
+    "Q6_K.text": "42923567f12e8ae3",
+    "Q6_K.tasks": "7854823fb4ddc7b5",
+    "Q5_K_M.quantize": "2085dcc137c90ab9",
+    "Q5_K_M.text": "dbee40d611723899",
+    "Q5_K_M.tasks": "e524474d0d3ca28c",
+    "Q4_K_M.quantize": "3c656c264f17685d",
+    "Q4_K_M.text": "7aaee37d7ca6ca1f",
+    "Q4_K_M.tasks": "3046b86a1b2cc579",
+    "Q3_K_M.quantize": "a6574494b1caac0b",
+    "Q3_K_M.text": "6af224d57a857904",
+    "Q3_K_M.tasks": "c9afc3ff64961137",
+    "Q2_K.quantize": "3093cdd0de17dcbf",
+    "Q2_K.text": "1186ec096648db4b",
+    "Q2_K.tasks": "0dd35d31ea2f6767",
+    "IQ4_XS-imatrix.quantize": "f6ad16bb03a9b78a",
+    "IQ4_XS-imatrix.text": "7984dd06bb1ce69e",
+    "IQ4_XS-imatrix.tasks": "4c02223a3affb061",
+    "awq-w4g64.quantize": "3f4cc9e577990f29",
+    "awq-w4g64.text": "dc6ceea8bc0e4db3",
+    "awq-w4g64.tasks": "b2cf412e99f9dd09",
+    "gptq-w4g64.quantize": "7b21bef84bc9554d",
+    "gptq-w4g64.text": "39c3bcca95b5c070",
+    "gptq-w4g64.tasks": "ee475664d29c76d0",
+}
+
+
+def test_default_plan_step_keys_are_unchanged() -> None:
+    plan = load_plan()
+    keys = {}
+    for variant in plan.variants:
+        state = ChainState(Chain(plan, "smollm2-135m", variant, Path("/results"), None, "pinned-code", "cpu"))
+        state.__dict__["source"] = ModelSource("smollm2-135m", Path("/m"), "LlamaForCausalLM", "0" * 64)  # not resolved
+        keys.update({f"{variant.id}.{step.kind}": step.key()[:16] for step in chain_steps(state)})
+    assert keys == DEFAULT_STEP_KEYS

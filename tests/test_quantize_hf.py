@@ -1,4 +1,4 @@
-"""Shared HF-quantizer logic: group-size choice, registry, model card, and bad inputs that must fail cleanly."""
+"""Shared HF-quantizer logic: group-size choice, the method table, model card, and bad inputs that must fail cleanly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from quantwb.errors import InputError, UnsupportedError
-from quantwb.quantize import groups, registry
+from quantwb.quantize import groups, methods
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.model_card import render_model_card
 from tests.cli_helpers import one_error_line, quantwb
@@ -49,11 +49,11 @@ def test_bits_checked_per_method() -> None:
     assert (spec.group_size, spec.symmetric) == (128, False)
 
 
-def test_registry_names_every_method_lazily() -> None:
-    assert registry.methods() == ["autoround", "awq", "fp8", "gguf", "gptq", "rtn", "w8a8"]
-    assert type(registry.get_quantizer("rtn")).__name__ == "RTNQuantizer"
+def test_method_table_names_every_method_lazily() -> None:
+    assert methods.names() == ["autoround", "awq", "fp8", "gguf", "gguf-mix", "gptq", "rtn", "w8a8"]
+    assert type(methods.get_quantizer("rtn")).__name__ == "RTNQuantizer"
     with pytest.raises(UnsupportedError, match="unknown quantization method 'fp4'"):
-        registry.get_quantizer("fp4")
+        methods.get_quantizer("fp4")
 
 
 def test_model_card_front_matter_follows_hf_conventions() -> None:

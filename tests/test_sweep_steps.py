@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from quantwb.disk import remove_stale_partials
 from quantwb.errors import InputError
 from quantwb.sweep.steps import (
     Step,
@@ -15,7 +17,6 @@ from quantwb.sweep.steps import (
     mark_done,
     marker_path,
     remove_partials_under,
-    remove_stale_partials,
     results_lock,
     step_key,
 )
@@ -84,22 +85,32 @@ def test_one_sweep_per_results_folder(tmp_path: Path) -> None:
     assert not (tmp_path / ".sweep.lock").exists()
 
 
-def test_stale_partials_of_a_killed_run_are_removed(tmp_path: Path) -> None:
-    (tmp_path / ".m-gptq-w4g64.partial-12345").mkdir()
-    (tmp_path / ".m-Q4_K_M.gguf.partial-999").write_text("half")
+def dead_pid() -> int:
+    """The pid of a process that has ended (a writer killed mid-write)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_partials_of_a_killed_run_are_removed_a_live_writers_kept(tmp_path: Path) -> None:
+    dead = dead_pid()
+    (tmp_path / f".m-gptq-w4g64.partial-{dead}").mkdir()
+    (tmp_path / f".m-Q4_K_M.gguf.partial-{dead}").write_text("half")
+    (tmp_path / f".m-Q6_K.gguf.partial-{os.getppid()}").write_text("being written by a live process")
     (tmp_path / "m-Q8_0.gguf").write_text("complete")
     assert len(remove_stale_partials(tmp_path)) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["m-Q8_0.gguf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".m-Q6_K.gguf.partial-{os.getppid()}", "m-Q8_0.gguf"]
 
 
 def test_partials_of_stopped_workers_are_removed_anywhere_in_the_results(tmp_path: Path) -> None:
     gguf_dir, hf_dir, records = tmp_path / "artifacts/m/Q4_0", tmp_path / "artifacts/m/rtn", tmp_path / "records/m"
     for folder in (gguf_dir, hf_dir, records):
         folder.mkdir(parents=True)
-    (gguf_dir / ".m-Q4_0.gguf.partial-25843").write_text("half")
-    (hf_dir / ".m-rtn.partial-77").mkdir()
-    (hf_dir / ".m-rtn.partial-77" / ".inner.partial-78").write_text("nested: goes with its folder")
-    (records / ".Q4_0.text.json.partial-9").write_text("{")
+    dead = dead_pid()  # stopped workers
+    (gguf_dir / f".m-Q4_0.gguf.partial-{dead}").write_text("half")
+    (hf_dir / f".m-rtn.partial-{dead}").mkdir()
+    (hf_dir / f".m-rtn.partial-{dead}" / f".inner.partial-{dead}").write_text("nested: goes with its folder")
+    (records / f".Q4_0.text.json.partial-{dead}").write_text("{")
     (records / "Q8_0.text.json").write_text("{}")
     assert len(remove_partials_under(tmp_path)) == 3
     assert [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*")) if p.is_file()] == ["records/m/Q8_0.text.json"]
@@ -123,4 +134,4 @@ def test_measuring_code_membership() -> None:
     from quantwb.sweep.steps import is_measuring_code
 
     assert is_measuring_code(Path("evaluate/kld.py")) and is_measuring_code(Path("sweep/step_kinds.py"))
-    assert not is_measuring_code(Path("reports/html.py")) and not is_measuring_code(Path("sweep/run.py"))
+    assert not is_measuring_code(Path("reports/html.py")) and not is_measuring_code(Path("sweep/run_plan.py"))

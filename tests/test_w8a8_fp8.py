@@ -12,7 +12,7 @@ import pytest
 from quantwb.formats.manifest import MANIFEST_NAME
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer
 from tests.cli_helpers import quantwb
 from tests.quantize_hf_checks import FAST_CALIBRATION, generates, layer_output_error, mean_kld_nats
 from tests.test_quantize_hf import assert_clean_failure

@@ -34,7 +34,7 @@ def _metrics_help() -> str:
 def _default_records() -> Path:
     """The records folder `quantwb sweep` writes for its default plan, or one line saying how to make it."""
     plan = load_plan(None)
-    folder = Path(defaults.RESULTS_DIR) / plan.name / "records"  # sweep/run.py: <results>/records/<model>
+    folder = Path(defaults.RESULTS_DIR) / plan.name / "records"  # sweep/run_plan.py: <results>/records/<model>
     if not folder.is_dir() or not any(folder.rglob("*.json")):
         raise InputError(f"no RESULTS given and no records in {folder}: run `quantwb sweep` to make them (the default "
                          "plan), or pass record files or folders")

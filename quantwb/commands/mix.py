@@ -40,7 +40,7 @@ def mix(model: str, target_size: int | None, target_bpw: float | None, match: st
         judge_text: str | None, ctx: int, chunks: int, judge_chunks: int | None, layers_per_group: int, out_dir: Path,
         results_dir: Path, no_judge: bool) -> None:
     """Measure each tensor group's KLD sensitivity and write the GGUF that loses least within the budget."""
-    from quantwb.sweep.mix import MixConfig, MixTarget, make_mix
+    from quantwb.mix.make import MixConfig, MixTarget, make_mix
 
     config = MixConfig(
         model=model, target=MixTarget(target_size, target_bpw, match),

@@ -13,10 +13,10 @@ from quantwb.calibration import CalibrationSpec
 from quantwb.commands.options import DEVICE_META, calibration_options, default_model, device_option, model_argument
 from quantwb.devices import resolve_device
 from quantwb.models import resolve
-from quantwb.quantize.base import QuantSpec
+from quantwb.quantize import methods
+from quantwb.quantize.base import ALLOW_REMOTE_CODE, QuantSpec
 from quantwb.quantize.gptq import GPTQOptions
-from quantwb.quantize.hf_methods import ALLOW_REMOTE_CODE, HF_METHODS
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.hf_methods import HF_METHODS
 
 
 def _model_and_output(command: Callable) -> Callable:
@@ -42,7 +42,7 @@ def _run(method: str, model: str | None, out_dir: Path, calibration: Calibration
     device = resolve_device(click.get_current_context().meta[DEVICE_META])
     spec = QuantSpec(method=method, calibration=calibration, options=options, device=device, **fields)
     source = resolve(default_model(model))
-    artifact = get_quantizer(method).run(source, spec, out_dir)
+    artifact = methods.get_quantizer(method).run(source, spec, out_dir)
     m = artifact.manifest
     Console(stderr=True).print(
         f"[green]wrote[/] {artifact.path}  {m['checkpoint_format']}  w{m['bits']} g{m['group_size']}  "
@@ -72,7 +72,7 @@ def _scheme_options(bits_help: str) -> Callable[[Callable], Callable]:
 def _format_option(method: str, classic_help: str) -> Callable[[Callable], Callable]:
     classic = HF_METHODS[method].classic_format
     return click.option("--format", "checkpoint_format", type=click.Choice(["compressed-tensors", classic]),
-                        default=HF_METHODS[method].options().format, show_default=True,
+                        default=methods.method(method).options().format, show_default=True,
                         help=f"compressed-tensors (llm-compressor) or {classic_help} (GPTQModel).")
 
 

@@ -1,6 +1,7 @@
 """The base model's distributions at every scored position, computed once and reused by every variant.
 
-One folder per (base sha256, text sha256, ctx, chunks, dtype) under `quantwb_home()/base-logprobs/`:
+One folder per CacheKey (base sha256, text sha256, ctx, chunks, storage dtype, base dtype, top K) under
+`quantwb_home()/base-logprobs/`:
 meta.json, tokens.npy (the exact ids every variant is fed), token_strings.json (the base's vocabulary, so
 a later run checks GGUF variants without loading the HF tokenizer), p.npy (n_scored × vocab probabilities,
 float16 by default: finer than llama.cpp's uint16 log-prob packing where p is large) and rows.npz
@@ -24,14 +25,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from quantwb.cache_keys import cache_key
 from quantwb.errors import DataError
 from quantwb.evaluate.kld import TAIL_DRAWS, BaseRows
 from quantwb.evaluate.windows import WindowPlan
-from quantwb.fileio import sha256_text
 from quantwb.home import quantwb_home
 
-CACHE_FORMAT = 2  # 2: token_strings.json and the opening's ids in meta.json
-TOPK_FORMAT = 2  # 2: the tail as drawn token ids (1: one "any other token" outcome); full caches do not change
 CHECK_POSITIONS = 256  # top K: positions whose full distribution is kept to measure the top-K error
 ROW_FIELDS = ("p_sum", "plogp", "nll", "top")
 
@@ -49,8 +48,7 @@ class CacheKey:
     topk: int | None = None  # None: the whole distribution
 
     def digest(self) -> str:
-        formats = {"format": CACHE_FORMAT} if self.topk is None else {"format": CACHE_FORMAT, "topk_format": TOPK_FORMAT}
-        return sha256_text(json.dumps({**formats, **asdict(self)}, sort_keys=True))[:24]
+        return cache_key("base-logprobs" if self.topk is None else "base-logprobs-topk", **asdict(self))[:24]
 
 
 def cache_dir(key: CacheKey) -> Path:

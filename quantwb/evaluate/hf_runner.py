@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from quantwb.devices import is_accelerator
-from quantwb.evaluate.hf_load import load_causal_lm
+from quantwb.evaluate.hf_variant_load import load_causal_lm
 from quantwb.evaluate.runners import ForwardClock, RunnerOptions, hf_batch_windows
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,10 @@ class HFRunner:
         import torch
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # rich shows our own progress
+        # Process-wide settings, put back by close(): transformers' progress bar (rich shows quantwb's own) and
+        # torch's thread count.
+        self._restore = (hf_logging.is_progress_bar_enabled(), torch.get_num_threads())
+        hf_logging.disable_progress_bar()
         torch.set_num_threads(options.threads)
         self.options = options
         self.device = options.device
@@ -65,7 +68,14 @@ class HFRunner:
             return n_new / (time.perf_counter() - started)
 
     def close(self) -> None:
+        import torch
+        from transformers.utils import logging as hf_logging
+
         del self.model
+        progress_bar, threads = self._restore
+        torch.set_num_threads(threads)
+        if progress_bar:
+            hf_logging.enable_progress_bar()
 
 
 def _synchronize(device: str) -> None:

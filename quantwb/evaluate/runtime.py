@@ -102,7 +102,7 @@ def _hf(job: RuntimeJob) -> dict:
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
-    from quantwb.evaluate.hf_load import hf_dtype
+    from quantwb.evaluate.hf_variant_load import hf_dtype
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(job.threads)

@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from quantwb.fileio import sha256_text, write_json_atomic
+from quantwb.cache_keys import cache_key
+from quantwb.fileio import write_json_atomic
 from quantwb.home import quantwb_home
 from quantwb.records import Metric
 
@@ -34,7 +35,7 @@ class TaskKey:
     device: str = "cpu"  # bf16 on an accelerator scores a little differently from fp32 on the CPU
 
     def digest(self) -> str:
-        return sha256_text(json.dumps(asdict(self), sort_keys=True))
+        return cache_key("task-scores", **asdict(self))
 
 
 @dataclass(frozen=True)

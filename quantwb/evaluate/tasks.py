@@ -16,7 +16,7 @@ from quantwb import defaults
 from quantwb.errors import EvaluationError, InputError, OfflineError
 from quantwb.evaluate import task_cache, task_packs
 from quantwb.evaluate.gguf_runner import gguf_device
-from quantwb.evaluate.hf_load import load_causal_lm
+from quantwb.evaluate.hf_variant_load import load_causal_lm
 from quantwb.evaluate.task_cache import CachedTask, TaskKey
 from quantwb.formats.kind import variant_kind
 from quantwb.formats.variant import content_sha256

@@ -1,1 +1,1 @@
-"""Quantizers: one file per format, one registry (`registry.py`)."""
+"""Quantizers: one file per format, one method table (`methods.py`)."""

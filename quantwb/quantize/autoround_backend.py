@@ -9,7 +9,7 @@ from pathlib import Path
 from quantwb.fileio import move_entries
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-from quantwb.quantize import autoround, hf_load
+from quantwb.quantize import autoround, hf_source
 from quantwb.quantize.autoround import AutoRoundOptions
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.hf_backend import Quantized, prepare
@@ -20,7 +20,7 @@ from quantwb.quantize.hf_write import write_variant
 def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMethod, options: AutoRoundOptions) -> Variant:
     """Load, calibrate and tune with auto-round, then save its checkpoint folder atomically."""
     autoround.check_format_bits(spec, options)
-    prepared = prepare(source, spec, load_model=functools.partial(hf_load.load_model, device=spec.device))
+    prepared = prepare(source, spec, load_model=functools.partial(hf_source.load_model, device=spec.device))
     symmetric = bool(spec.symmetric)
     scheme = autoround.weight_scheme(spec.bits, prepared.group.chosen, symmetric)
 

@@ -17,7 +17,7 @@ from quantwb.formats.gguf_facts import read_gguf_facts
 from quantwb.formats.manifest import write_manifest
 from quantwb.formats.variant import Variant, read_variant
 from quantwb.models import ModelSource
-from quantwb.quantize import autoround, hf_load
+from quantwb.quantize import autoround, hf_source
 from quantwb.quantize.autoround import AutoRoundOptions
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.gguf import _write_modelfile
@@ -33,7 +33,7 @@ def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, options: AutoR
     if spec.bits is not None or spec.group_size not in (None, -1) or spec.symmetric is not None:
         raise InputError(f"autoround: GGUF type {gguf_type} fixes bits, group size and symmetry; do not give them")
     spec = replace(spec, gguf_type=gguf_type, group_size=-1)  # no group choice: the type's blocks are fixed
-    prepared = prepare(source, spec, load_model=functools.partial(hf_load.load_model, device=spec.device))
+    prepared = prepare(source, spec, load_model=functools.partial(hf_source.load_model, device=spec.device))
     preset = f"gguf:{gguf_type.lower()}"
     out_dir = Path(out_dir)
     final = out_dir / f"{spec.slug(safe_model_name(source))}.gguf"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from quantwb.calibration import CalibrationSpec
 from quantwb.formats.variant import Variant
@@ -15,12 +15,16 @@ from quantwb.models import ModelSource
 # so a variant is named by the method alone (`smollm2-135m-w8a8`).
 FIXED_SCHEMES = {"w8a8": "W8A8", "fp8": "FP8_DYNAMIC"}
 
+# The option that lets a source's own code (modeling_*.py, auto_map) into an HF variant: the quantizer's, accepted
+# by every method, so methods.parse_options leaves it out of the method's own options.
+ALLOW_REMOTE_CODE = "allow_remote_code_files"
+
 
 @dataclass(frozen=True)
 class QuantSpec:
     """What to make. `options` holds method-specific settings (act_order, damp, imatrix, checkpoint format)."""
 
-    method: Literal["awq", "gptq", "rtn", "gguf", "gguf-mix", "autoround", "w8a8", "fp8"]
+    method: str  # a row of quantize/methods.METHODS
     bits: int | None = None
     group_size: int | None = None
     symmetric: bool | None = None
@@ -58,6 +62,9 @@ class QuantSpec:
 
 class Quantizer(Protocol):
     """Turns a source model into one variant in `out_dir`; never leaves a partial variant behind."""
+
+    def check(self, source: ModelSource, spec: QuantSpec) -> None:
+        """Raise the InputError `run` would raise for these settings on this model, in seconds (before any work)."""
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant: ...
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from quantwb.quantize.base import FIXED_SCHEMES
-from quantwb.quantize.hf_load import IGNORED_MODULES
+from quantwb.quantize.hf_source import IGNORED_MODULES
 from quantwb.quiet import quiet_imports
 
 ACTIVATIONS = "fp8 e4m3, dynamic per token"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from quantwb import defaults
+from quantwb.cache_keys import cache_key
 from quantwb.calibration import CalibrationSpec
 from quantwb.checkpoint_files import weights_format
 from quantwb.disk import ensure_folder
@@ -97,9 +98,9 @@ def quantize_gguf(
         step = Stopwatch()
         used = matrix if uses.get(gguf_type) else None
         final = out_dir / f"{safe_model_name(source)}-{gguf_type.name}{IMATRIX_SUFFIX if used else ''}.gguf"
-        previous = _complete_manifest(final, source, used)
-        if previous is not None:  # a rerun skips what is already complete
-            log.info("%s is complete (same source and imatrix); keeping it", final)
+        key = _gguf_key(source, gguf_type, used)
+        if _complete(final, key):  # a rerun skips what is already complete
+            log.info("%s is complete (same source, type, imatrix and llama.cpp); keeping it", final)
             artifacts.append(read_variant(final))
             continue
         with contextlib.ExitStack() as commit:
@@ -112,7 +113,8 @@ def quantize_gguf(
                                   allow_requantize=requantize)
                 commit.enter_context(interrupts_deferred())  # the rename and the manifest: both, or neither
             timings = {"convert_s": convert_s, "imatrix_s": shared_s - convert_s, "type_s": step.seconds}
-            artifacts.append(write_gguf_manifest(final, source, gguf_type, used, None if from_gguf else intermediate, timings))
+            artifacts.append(write_gguf_manifest(final, source, gguf_type, used, None if from_gguf else intermediate, timings,
+                                                 {"cache_key": key}))
     return artifacts
 
 
@@ -222,16 +224,20 @@ def write_gguf_manifest(
     return read_variant(final)
 
 
-def _complete_manifest(final: Path, source: ModelSource, used: _Imatrix | None) -> dict | None:
-    """The manifest of an earlier run that made `final` from the same source and imatrix, if intact."""
+def _gguf_key(source: ModelSource, gguf_type: GGUFType, used: _Imatrix | None) -> str:
+    import llama_cpp
+
+    return cache_key("gguf", source=source.sha256, type=gguf_type.name, imatrix=used.sha256 if used else None,
+                     llama_cpp=llama_cpp.__version__)
+
+
+def _complete(final: Path, key: str) -> bool:
+    """Whether an earlier run made `final` with this key and its manifest still describes the file on disk."""
     manifest = read_manifest(final)
     try:
-        same = (manifest["source"]["sha256"] == source.sha256
-                and (manifest["imatrix"] or {}).get("sha256") == (used.sha256 if used else None)
-                and manifest["facts"]["size_bytes"] == final.stat().st_size)
+        return manifest["cache_key"] == key and manifest["facts"]["size_bytes"] == final.stat().st_size
     except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return manifest if same else None
+        return False
 
 
 def _write_modelfile(gguf_file: Path) -> None:
@@ -242,11 +248,21 @@ def _write_modelfile(gguf_file: Path) -> None:
 
 
 class GGUFQuantizer:
-    """The `gguf` entry of the quantizer registry: one spec (one type) -> one GGUF artifact."""
+    """The `gguf` row of the method table: one spec (one type) -> one GGUF artifact."""
+
+    def check(self, source: ModelSource, spec: QuantSpec) -> None:
+        """The type, the imatrix choice (a file must exist) and, for a quantized GGUF source, the leave to requantize."""
+        parse_gguf_type(self._type(spec))
+        ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
+        _check_requantize(source, bool(spec.option("allow_requantize", False)))
 
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
+        choice = ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
+        return quantize_gguf(source, [self._type(spec)], out_dir, choice, spec.calibration or CalibrationSpec(),
+                             allow_requantize=bool(spec.option("allow_requantize", False)))[0]
+
+    @staticmethod
+    def _type(spec: QuantSpec) -> str:
         if not spec.gguf_type:
             raise InputError("a gguf variant needs a gguf type (e.g. Q4_K_M)")
-        choice = ImatrixChoice.parse(spec.option("imatrix", defaults.IMATRIX))
-        return quantize_gguf(source, [spec.gguf_type], out_dir, choice, spec.calibration or CalibrationSpec(),
-                             allow_requantize=bool(spec.option("allow_requantize", False)))[0]
+        return spec.gguf_type

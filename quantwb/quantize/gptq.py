@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.hf_load import IGNORED_MODULES
+from quantwb.quantize.hf_source import IGNORED_MODULES
 from quantwb.quiet import quiet_imports
 
 

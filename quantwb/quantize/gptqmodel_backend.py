@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from quantwb.devices import is_accelerator
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-from quantwb.quantize import hf_load
+from quantwb.quantize import hf_source
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.hf_backend import Quantized, backend_failure, prepare
 from quantwb.quantize.hf_methods import HFMethod
@@ -49,7 +49,7 @@ def _logs_outside_cwd() -> Iterator[None]:
 def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMethod, options: BaseModel) -> Variant:
     """Quantize with GPTQModel and save its checkpoint (the method's classic format) atomically."""
     # GPTQModel loads the weights itself; the group-size check and parameter count need only shapes.
-    prepared = prepare(source, spec, load_model=hf_load.shape_only_model)
+    prepared = prepare(source, spec, load_model=hf_source.shape_only_model)
 
     def save(folder: Path) -> Quantized:
         # GPTQModel prints its progress tables to stdout; stdout is for the command's result, so send them to stderr.

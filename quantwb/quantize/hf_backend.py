@@ -10,7 +10,7 @@ from typing import Any
 from quantwb.calibration import CalibrationSet, CalibrationSpec, build_calibration
 from quantwb.errors import QuantizationError
 from quantwb.models import ModelSource
-from quantwb.quantize import hf_load
+from quantwb.quantize import hf_source
 from quantwb.quantize.base import QuantSpec, Stopwatch
 from quantwb.quantize.groups import GroupChoice, choose_group_size
 
@@ -37,16 +37,16 @@ def prepare(
 ) -> Prepared:
     """Check the source, build the calibration windows, load the model (or its shapes) and choose the group size."""
     stopwatch = Stopwatch()
-    hf_load.check_full_precision(source)
-    hf_load.check_architecture(source)
-    tokenizer = hf_load.load_tokenizer(source)
+    hf_source.check_full_precision(source)
+    hf_source.check_architecture(source)
+    tokenizer = hf_source.load_tokenizer(source)
     # Calibration text problems (DataError) surface before the (slow) model load.
     calibration = build_calibration(tokenizer, spec.calibration or CalibrationSpec()) if calibrate else None
     model = load_model(source)
-    group = choose_group_size(spec.group_size, hf_load.linear_in_features(model))
+    group = choose_group_size(spec.group_size, hf_source.linear_in_features(model))
     if group.note:
         log.warning("%s: %s", spec.method, group.note)
-    return Prepared(stopwatch, tokenizer, calibration, model, hf_load.logical_param_count(model), group)
+    return Prepared(stopwatch, tokenizer, calibration, model, hf_source.logical_param_count(model), group)
 
 
 @dataclass(frozen=True)

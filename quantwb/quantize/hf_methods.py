@@ -1,4 +1,5 @@
-"""The HF-folder methods (AWQ, GPTQ, RTN, AutoRound, W8A8, FP8) as data: one row each, read by the quantizer and backends."""
+"""How the HF-folder methods (AWQ, GPTQ, RTN, AutoRound, W8A8, FP8) run: one row each, read by the quantizer and
+backends. What a plan or the CLI sees of them (options, calibration) is their row in methods.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from quantwb.errors import InputError
-from quantwb.quantize import autoround, awq, fp8, gptq, groups, rtn, w8a8
+from quantwb.quantize import awq, fp8, gptq, groups, rtn, w8a8
 from quantwb.quantize.base import FIXED_SCHEMES, QuantSpec
 
 # (options, scheme, model) -> llm-compressor modifiers, scheme from llmc_backend.weight_scheme.
@@ -19,19 +19,13 @@ RecipeBuilder = Callable[[Any, Any, Any], list]
 GPTQModelConfig = Callable[[Any, QuantSpec, int], Any]
 
 
-# The QuantSpec option that lets a source's own code (modeling_*.py, auto_map) into a variant: every HF method's.
-ALLOW_REMOTE_CODE = "allow_remote_code_files"
-
-
 @dataclass(frozen=True)
 class HFMethod:
     """One method: what it accepts, and how llm-compressor, GPTQModel or auto-round are told to run it."""
 
     bits: tuple[int, ...]  # weight bits the method supports
     default_symmetric: bool  # when the spec leaves symmetry open
-    options: type[BaseModel]  # validates `QuantSpec.options` (extra="forbid")
     recipe: RecipeBuilder | None  # llm-compressor, writing compressed-tensors (None: another library runs it)
-    calibrated: bool = True  # False: no calibration windows are built or passed
     run_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # around oneshot()
     classic_format: str | None = None  # the checkpoint format GPTQModel writes instead, when asked (`format` option)
     gptqmodel_config: GPTQModelConfig | None = None  # GPTQModel's config for `classic_format`
@@ -44,16 +38,6 @@ class HFMethod:
             return groups.fixed(spec, self.bits[0])
         return groups.normalized(spec, self.bits, self.default_symmetric)
 
-    def parse_options(self, spec: QuantSpec) -> BaseModel:
-        """Validate `spec.options` against the options model; one line on a bad value."""
-        given = {name: value for name, value in spec.options if name != ALLOW_REMOTE_CODE}  # the quantizer's, not the method's
-        try:
-            return self.options(**given)
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "options"
-            raise InputError(f"{spec.method}: option {where}: {first['msg']}") from err
-
     def wants_classic(self, options: BaseModel) -> bool:
         """Whether `options` ask for GPTQModel's classic format rather than llm-compressor's compressed-tensors."""
         return self.classic_format is not None and getattr(options, "format", None) == self.classic_format
@@ -62,20 +46,20 @@ class HFMethod:
 HF_METHODS: dict[str, HFMethod] = {
     # Standard AWQ stores a zero point per group (asymmetric); its kernels (GEMM/GEMV, Marlin) are 4-bit only.
     "awq": HFMethod(
-        bits=(4,), default_symmetric=False, options=awq.AWQOptions, recipe=awq.recipe,
+        bits=(4,), default_symmetric=False, recipe=awq.recipe,
         run_context=awq.cpu_pin_memory_guard, classic_format="awq", gptqmodel_config=awq.gptqmodel_config,
     ),
     "gptq": HFMethod(
-        bits=(2, 3, 4, 8), default_symmetric=True, options=gptq.GPTQOptions, recipe=gptq.recipe,
+        bits=(2, 3, 4, 8), default_symmetric=True, recipe=gptq.recipe,
         classic_format="gptq", gptqmodel_config=gptq.gptqmodel_config,
     ),
-    "rtn": HFMethod(bits=(2, 3, 4, 8), default_symmetric=True, options=rtn.RTNOptions, recipe=rtn.recipe, calibrated=False),
+    "rtn": HFMethod(bits=(2, 3, 4, 8), default_symmetric=True, recipe=rtn.recipe),
     # auto-round's own default is symmetric; its GGUF types go through hf_quantizer.AutoRoundQuantizer instead.
     "autoround": HFMethod(
-        bits=(2, 3, 4, 8), default_symmetric=True, options=autoround.AutoRoundOptions, recipe=None, backend="autoround",
+        bits=(2, 3, 4, 8), default_symmetric=True, recipe=None, backend="autoround",
     ),
-    "w8a8": HFMethod(bits=(8,), default_symmetric=True, options=w8a8.W8A8Options, recipe=w8a8.recipe,
+    "w8a8": HFMethod(bits=(8,), default_symmetric=True, recipe=w8a8.recipe,
                      activations=w8a8.ACTIVATIONS),
-    "fp8": HFMethod(bits=(8,), default_symmetric=True, options=fp8.FP8Options, recipe=fp8.recipe, calibrated=False,
+    "fp8": HFMethod(bits=(8,), default_symmetric=True, recipe=fp8.recipe,
                     activations=fp8.ACTIVATIONS),
 }

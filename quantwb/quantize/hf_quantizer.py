@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from quantwb.checkpoint_files import remote_code_files
 from quantwb.disk import ensure_folder
 from quantwb.errors import UnsupportedError
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-from quantwb.quantize import autoround_backend, autoround_gguf, gptqmodel_backend, llmc_backend
-from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.hf_methods import ALLOW_REMOTE_CODE, HF_METHODS
+from quantwb.quantize import autoround, autoround_backend, autoround_gguf, gptqmodel_backend, hf_source, llmc_backend
+from quantwb.quantize.base import ALLOW_REMOTE_CODE, QuantSpec
+from quantwb.quantize.groups import choose_group_size
+from quantwb.quantize.hf_methods import HF_METHODS
+from quantwb.quantize.methods import parse_options
 
 _BACKENDS = {"llmcompressor": llmc_backend, "autoround": autoround_backend}  # HFMethod.backend -> driver
 
@@ -22,16 +24,29 @@ class HFQuantizer:
 
     method: ClassVar[str]
 
+    def check(self, source: ModelSource, spec: QuantSpec) -> None:
+        """What `run` refuses, without loading a weight: the source, bits, options, and a group size no layer fits."""
+        spec, _ = self._settings(source, spec)
+        check_remote_code(source, spec)
+        hf_source.check_full_precision(source)
+        hf_source.check_architecture(source)
+        if spec.group_size not in (None, -1):  # the layers' input sizes from the architecture on torch's meta device
+            choose_group_size(spec.group_size, hf_source.linear_in_features(hf_source.shape_only_model(source)))
+
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         ensure_folder(Path(out_dir))  # an unwritable --out fails now, not after the model was quantized
-        if source.format != "hf":  # a GGUF model in a plan: only its gguf variants can be made from it
-            raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
+        spec, options = self._settings(source, spec)
         check_remote_code(source, spec)
         method = HF_METHODS[self.method]
-        spec = method.normalized(spec)
-        options = method.parse_options(spec)
         backend = gptqmodel_backend if method.wants_classic(options) else _BACKENDS[method.backend]
         return backend.quantize(source, spec, out_dir, method, options)
+
+    def _settings(self, source: ModelSource, spec: QuantSpec) -> tuple[QuantSpec, Any]:
+        """The spec with bits checked and defaults filled in, and its options validated."""
+        if source.format != "hf":  # a GGUF model in a plan: only its gguf variants can be made from it
+            raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
+        spec = HF_METHODS[self.method].normalized(spec)
+        return spec, parse_options(spec)
 
 
 def check_remote_code(source: ModelSource, spec: QuantSpec) -> None:
@@ -41,7 +56,8 @@ def check_remote_code(source: ModelSource, spec: QuantSpec) -> None:
     if code and not spec.option(ALLOW_REMOTE_CODE, False):
         raise UnsupportedError(f"{source.path}: the model ships its own code ({', '.join(code)}), which a variant would "
                                "carry to whoever loads it with trust_remote_code=True; pass --allow-remote-code-files "
-                               "to make it anyway (the manifest lists what was copied)")
+                               "(in a plan, the option allow_remote_code_files: true) to make it anyway (the manifest "
+                               "lists what was copied)")
 
 
 class AWQQuantizer(HFQuantizer):
@@ -67,9 +83,19 @@ class AutoRoundQuantizer(HFQuantizer):
 
     method = "autoround"
 
+    def check(self, source: ModelSource, spec: QuantSpec) -> None:
+        if not spec.gguf_type:
+            super().check(source, spec)
+            autoround.check_format_bits(HF_METHODS[self.method].normalized(spec), parse_options(spec))
+            return
+        if source.format != "hf":
+            raise UnsupportedError(f"{self.method} needs a Hugging Face model folder; {source.path} is a GGUF file")
+        autoround.check_gguf_type(spec.gguf_type)
+        parse_options(spec)
+
     def run(self, source: ModelSource, spec: QuantSpec, out_dir: Path) -> Variant:
         if spec.gguf_type:
-            return autoround_gguf.quantize(source, spec, out_dir, HF_METHODS[self.method].parse_options(spec))
+            return autoround_gguf.quantize(source, spec, out_dir, parse_options(spec))
         return super().run(source, spec, out_dir)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from quantwb.calibration import CalibrationSet
 from quantwb.formats.variant import Variant
 from quantwb.models import ModelSource
-from quantwb.quantize import hf_load
+from quantwb.quantize import hf_source, methods
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.hf_backend import Quantized, backend_failure, prepare
 from quantwb.quantize.hf_methods import HFMethod
@@ -85,8 +85,8 @@ def calibration_dataset(calibration: CalibrationSet):
 
 def quantize(source: ModelSource, spec: QuantSpec, out_dir: Path, method: HFMethod, options: BaseModel) -> Variant:
     """Load, calibrate and quantize with llm-compressor, then save a compressed-tensors folder atomically."""
-    prepared = prepare(source, spec, load_model=functools.partial(hf_load.load_model, device=spec.device),
-                       calibrate=method.calibrated)
+    prepared = prepare(source, spec, load_model=functools.partial(hf_source.load_model, device=spec.device),
+                       calibrate=methods.method(spec.method).calibrates)
     model, calibration = prepared.model, prepared.calibration
     symmetric = bool(spec.symmetric)
     recipe = method.recipe(options, weight_scheme(spec.bits, prepared.group.chosen, symmetric), model)

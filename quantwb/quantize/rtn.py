@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from quantwb.quantize.hf_load import IGNORED_MODULES
+from quantwb.quantize.hf_source import IGNORED_MODULES
 from quantwb.quiet import quiet_imports
 
 

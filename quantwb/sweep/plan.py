@@ -8,18 +8,31 @@ default plan (quantwb/data/plans/default.yaml).
 from __future__ import annotations
 
 import re
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.devices import check_device
 from quantwb.errors import InputError
+from quantwb.quantize import methods
 from quantwb.quantize.base import QuantSpec
+from quantwb.quantize.method_fields import Fields
 
 DEFAULT_PLAN = "default"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -42,82 +55,82 @@ class CalibrationPlan(_Strict):
 
 
 class VariantPlan(_Strict):
-    """One variant to make: the baseline itself (`fp`), a GGUF type, an AWQ/GPTQ/RTN/AutoRound checkpoint, an
-    AutoRound GGUF (`{method: autoround, type: Q4_K_M}`), or a W8A8/FP8 checkpoint (`{method: w8a8}`)."""
+    """One variant to make: the baseline itself (`fp`), or an entry of a method in the method table
+    (quantize/methods.py), whose row says which fields and options the entry takes (`variant_model`)."""
 
-    method: Literal["fp", "gguf", "awq", "gptq", "rtn", "gguf-mix", "autoround", "w8a8", "fp8"]
-    type: str | None = Field(default=None, description="GGUF file type, e.g. Q4_K_M (gguf, or autoround's GGUF export)")
-    match: str | None = Field(default=None, description="gguf-mix: the size of this stock GGUF type, e.g. Q4_K_M")
-    target_bpw: float | None = Field(default=None, gt=0, description="gguf-mix: bits per weight to fit")
-    bits: int | None = None
-    group_size: int | None = None
-    symmetric: bool | None = None
-    imatrix: bool = Field(default=False, description="GGUF: quantize with an importance matrix from the calibration text")
-    calibration: CalibrationPlan | None = Field(default=None, description="overrides the plan's calibration")
-    options: dict[str, Any] = Field(default_factory=dict, description="method-specific settings (act_order, damp, format)")
+    method: str
     name: str | None = Field(default=None, description="variant id; default derived from method and settings")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> VariantPlan:
-        if self.method == "gguf" and not self.type:
-            raise ValueError("a gguf variant needs `type` (e.g. Q4_K_M)")
-        if self.method != "gguf" and self.imatrix:
-            raise ValueError(f"`imatrix` applies to gguf variants, not {self.method}")
-        if self.method not in ("gguf", "autoround") and self.type:
-            raise ValueError(f"`type` applies to gguf and autoround variants, not {self.method}")
-        if self.method in ("awq", "gptq", "rtn") and self.bits is None:
-            raise ValueError(f"a {self.method} variant needs `bits`")
-        if self.method == "autoround" and self.bits is None and not self.type:
-            raise ValueError("an autoround variant needs `bits`, or a GGUF `type` for its GGUF export")
-        if self.method in ("w8a8", "fp8") and (self.bits or self.group_size or self.symmetric is not None):
-            raise ValueError(f"{self.method} fixes 8-bit weights per channel; it takes no bits, group_size or symmetric")
-        if self.method == "fp" and (self.bits or self.group_size or self.options):
-            raise ValueError("the fp variant is the baseline itself and takes no settings")
-        if (self.method == "gguf-mix") != (self.match is not None or self.target_bpw is not None):
-            raise ValueError("`match` or `target_bpw` is the target of a gguf-mix variant (and only of one)")
-        if self.match is not None and self.target_bpw is not None:
-            raise ValueError("a gguf-mix variant takes one target: `match` or `target_bpw`")
-        return self
 
     @property
     def id(self) -> str:
         """Short, file-name-safe id used for step names, CI matrix entries and `--variant`."""
-        if self.name:
-            return _SAFE_NAME.sub("-", self.name)
-        if self.method == "fp":
-            return "base"
-        if self.method == "gguf":
-            return f"{self.type}-imatrix" if self.imatrix else str(self.type)
-        if self.method == "gguf-mix":
-            return f"mix-{self.match}" if self.match else f"mix-{self.target_bpw:g}bpw"
-        if self.method in ("w8a8", "fp8"):
-            return self.method
-        if self.type:
-            return f"{self.method}-{self.type}"
-        group = "ch" if self.group_size in (None, -1) else self.group_size
-        return f"{self.method}-w{self.bits}g{group}"
+        return _SAFE_NAME.sub("-", self.name) if self.name else self._derived_id()
+
+    def _derived_id(self) -> str:
+        return methods.method(self.method).id_rule(self)
 
     def spec(self, calibration: CalibrationPlan) -> QuantSpec | None:
         """The QuantSpec the quantize stage receives; None for the baseline (nothing to make)."""
-        if self.method == "fp":
-            return None
-        # Every GGUF type gets the calibration too: under `imatrix: auto` llama.cpp may require a matrix (IQ2_XS...).
-        # A gguf-mix chooses its types by KLD measured on the calibration text (not the text that judges it).
-        uses_calibration = self.method in ("awq", "gptq", "gguf", "gguf-mix", "autoround", "w8a8")
-        options = dict(self.options)
-        if self.method == "gguf-mix":
-            options.update({"match": self.match, "target_bpw": self.target_bpw})
-        if self.imatrix:
-            options.setdefault("imatrix", "compute")  # without it the GGUF stage computes one only where llama.cpp requires it
+        row = methods.method(self.method)
+        assert isinstance(self, Fields)  # every method's model derives from its row's fields (`variant_model`)
+        options = self.options.model_dump(exclude_unset=True)
+        own = getattr(self, "calibration", None)
         return QuantSpec(
             method=self.method,
-            bits=self.bits,
-            group_size=self.group_size,
-            symmetric=self.symmetric,
-            gguf_type=self.type,
-            calibration=(self.calibration or calibration).spec() if uses_calibration else None,
-            options=tuple(sorted(options.items())),
+            calibration=(own or calibration).spec() if row.calibrates else None,
+            options=tuple(sorted(self.spec_options(options).items())),
+            **self.spec_fields(),
         )
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its data and rebuilt through the method table (models made from the table have no import path)."""
+        return parse_variant, (self.model_dump(exclude_unset=True),)
+
+
+class BaselineVariant(VariantPlan):
+    """The unquantized model itself: the self-check row (KLD 0, same-top 100%)."""
+
+    method: Literal["fp"]
+
+    def _derived_id(self) -> str:
+        return "base"
+
+    def spec(self, calibration: CalibrationPlan) -> QuantSpec | None:
+        return None
+
+
+@cache
+def variant_model(name: str, row: methods.Method) -> type[VariantPlan]:
+    """The plan entry model of method `name`: its row's fields, its strict options, calibration if it calibrates."""
+    fields: dict[str, Any] = {
+        "method": (Literal[name], ...),
+        "options": (row.options, Field(default_factory=row.options, description=f"{name} settings ({row.options.__name__})")),
+    }
+    if row.calibrates:
+        fields["calibration"] = (CalibrationPlan | None, Field(default=None, description="overrides the plan's calibration"))
+    title = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name))
+    return create_model(f"{title}Variant", __base__=(VariantPlan, row.fields), __module__=__name__, **fields)
+
+
+def _variants_adapter() -> TypeAdapter:
+    """The union of the baseline and every method's entry model, told apart by `method`; built from the table as it
+    is now, so a row added at run time is a plan method too."""
+    models = (BaselineVariant, *(variant_model(name, row) for name, row in methods.METHODS.items()))
+    return _adapter(models)
+
+
+@cache
+def _adapter(models: tuple[type[VariantPlan], ...]) -> TypeAdapter:
+    return TypeAdapter(Annotated[Union[models], Field(discriminator="method")])  # noqa: UP007 (a runtime tuple)
+
+
+def parse_variant(value: Any) -> VariantPlan:
+    """A plan entry: `fp` is the baseline, any other bare string a GGUF type, a mapping an entry of its `method`."""
+    if isinstance(value, VariantPlan):
+        return value
+    if isinstance(value, str):
+        value = {"method": "fp"} if value == "fp" else {"method": "gguf", "type": value}
+    return _variants_adapter().validate_python(value)
 
 
 class TextEvaluation(_Strict):
@@ -149,7 +162,7 @@ class Plan(_Strict):
     name: str = "sweep"
     models: tuple[str, ...] = Field(min_length=1, description="folders, built-in aliases, hub ids or GGUF files")
     calibration: CalibrationPlan = CalibrationPlan()
-    variants: tuple[VariantPlan, ...] = Field(min_length=1)
+    variants: tuple[Annotated[VariantPlan, PlainValidator(parse_variant)], ...] = Field(min_length=1)
     evaluations: Evaluations = Evaluations(text=TextEvaluation())
     executor: Literal["local", "ray"] = Field(default="local", description="local processes, or Ray tasks on a cluster")
     threads: int | None = Field(default=None, ge=1, description="threads per chain; with Ray also the CPUs its task reserves")
@@ -162,15 +175,6 @@ class Plan(_Strict):
             return check_device(value)
         except InputError as err:
             raise ValueError(str(err)) from err
-
-    @field_validator("variants", mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        """`fp` is the baseline; any other bare string is a GGUF type."""
-        if not isinstance(value, list):
-            return value
-        return [({"method": "fp"} if item == "fp" else {"method": "gguf", "type": item}) if isinstance(item, str) else item
-                for item in value]
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Plan:
@@ -213,9 +217,34 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
     try:
         return Plan.model_validate(payload)
     except ValidationError as err:
-        first = err.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "plan"
-        raise InputError(f"{where}: {location}: {first['msg']}") from err
+        raise InputError(f"{where}: {_plan_error(err.errors()[0], payload)}") from err
+
+
+def _plan_error(error: Any, payload: dict) -> str:
+    """A validation error as `location: what is wrong`; a variant's named by its entry as written, the setting or
+    option by name, and an unknown one with those its method takes."""
+    loc = list(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    entries = payload.get("variants")
+    if len(loc) < 2 or loc[0] != "variants" or not isinstance(loc[1], int) or not isinstance(entries, list):
+        return f"{'.'.join(str(part) for part in loc) or 'plan'}: {message}"
+    entry = yaml.safe_dump(entries[loc[1]], default_flow_style=True, sort_keys=False, width=2**16).strip()
+    entry = entry.removesuffix("\n...").strip()  # a bare scalar's document end marker
+    known = ", ".join(["fp", *methods.METHODS])
+    if error["type"] == "union_tag_invalid":
+        message = f"unknown method {error['ctx']['tag']!r} (methods: {known})"
+    elif error["type"] == "union_tag_not_found":
+        message = f"needs a `method` ({known})"
+    elif error["type"] == "extra_forbidden" and len(loc) >= 4 and (loc[2] == "fp" or loc[2] in methods.METHODS):
+        name = str(loc[2])
+        row = methods.METHODS.get(name)
+        if row is not None and loc[3] == "options":
+            message = methods.option_error(error, name, row.options)
+        else:
+            model = BaselineVariant if row is None else variant_model(name, row)
+            message = f"not a setting of {name} (settings: {', '.join(f for f in model.model_fields if f != 'method')})"
+    setting = ".".join(str(part) for part in loc[3:])
+    return f"variants.{loc[1]} ({entry}): {setting + ': ' if setting else ''}{message}"
 
 
 def model_slug(model: str) -> str:

@@ -9,38 +9,36 @@ from quantwb import defaults
 from quantwb.errors import QuantwbError
 from quantwb.evaluate import task_packs
 from quantwb.formats.gguf_source import resolve_model
-from quantwb.formats.gguf_types import parse_gguf_type
-from quantwb.quantize.hf_methods import HF_METHODS
-from quantwb.sweep.plan import Plan, VariantPlan
+from quantwb.quantize.methods import get_quantizer
+from quantwb.sweep.plan import Plan
 
 
 def check_plan(plan: Plan, models: tuple[str, ...] = (), variant_ids: tuple[str, ...] = ()) -> None:
-    """Every model resolves, every variant's settings are ones its method takes, every task exists (as chosen)."""
+    """Every model resolves, every task exists, and each variant's method takes its settings on each model (as chosen).
+
+    A variant's fields and options were checked when the plan was read (its method's models); here its method's
+    Quantizer checks what needs the model or a backend: a GGUF type, a group size no layer's input size fits."""
     variants = [v for v in plan.variants if not variant_ids or v.id in variant_ids]
-    for variant in variants:
-        _in_plan(plan, f"variant {variant.id}", lambda variant=variant: _check_variant(plan, variant))
     tasks = plan.evaluations.tasks
     if tasks is not None:
         tasks_dir = Path(tasks.tasks_dir).expanduser() if tasks.tasks_dir else None
         text = plan.evaluations.text.name if plan.evaluations.text else defaults.EVAL_TEXT
         _in_plan(plan, "evaluations.tasks", lambda: task_packs.resolve_tasks(tasks.names, tasks_dir, text))
     for model in plan.models:
-        if not models or model in models:
-            _in_plan(plan, f"model {model}", lambda model=model: resolve_model(model))  # a GGUF file is a plan model too
+        if models and model not in models:
+            continue
+        source = _in_plan(plan, f"model {model}", lambda model=model: resolve_model(model))  # a GGUF file too
+        of_model = f" (model {model})" if len(plan.models) > 1 else ""
+        for variant in variants:
+            spec = variant.spec(plan.calibration)
+            if spec is not None:
+                _in_plan(plan, f"variant {variant.id}{of_model}",
+                         lambda spec=spec: get_quantizer(spec.method).check(source, spec))  # noqa: B023 (called at once)
 
 
-def _check_variant(plan: Plan, variant: VariantPlan) -> None:
-    if variant.method == "gguf":
-        parse_gguf_type(str(variant.type))
-    elif variant.method in HF_METHODS:
-        method = HF_METHODS[variant.method]
-        spec = method.normalized(variant.spec(plan.calibration))  # type: ignore[arg-type]
-        method.parse_options(spec)
-
-
-def _in_plan(plan: Plan, where: str, check) -> None:
+def _in_plan(plan: Plan, where: str, check):
     """Run `check`; its error keeps its type (and exit code) and gains the plan entry it is about."""
     try:
-        check()
+        return check()
     except QuantwbError as err:
         raise type(err)(f"plan {plan.name}: {where}: {err}") from err

@@ -26,7 +26,7 @@ from quantwb.home import quantwb_home
 from quantwb.models import resolve
 from quantwb.sweep.chain import Chain, StepEvent
 from quantwb.sweep.plan import model_slug
-from quantwb.sweep.runner import run_chain
+from quantwb.sweep.run_chain import run_chain
 from quantwb.sweep.step_kinds import planned_steps, text_eval_config
 from quantwb.sweep.steps import code_version, marker_path
 from quantwb.texts import load_text

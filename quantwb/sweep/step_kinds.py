@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVa
 
 from quantwb import defaults
 from quantwb.devices import resolve_device
+from quantwb.disk import remove_stale_partials
 from quantwb.errors import EvaluationError
 from quantwb.evaluate import task_packs
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_tasks, evaluate_variants
 from quantwb.evaluate.tasks import TaskConfig
 from quantwb.formats.gguf_source import resolve_model
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer, method
 from quantwb.sweep.chain import Chain
-from quantwb.sweep.mix import MIX_METHOD, mix_variant
 from quantwb.sweep.plan import TaskEvaluation, TextEvaluation, model_slug
-from quantwb.sweep.steps import Step, StepKind, remove_stale_partials, step_key
+from quantwb.sweep.steps import Step, StepKind, step_key
 from quantwb.texts import load_text
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class ChainState:
     @cached_property
     def spec(self) -> QuantSpec | None:
         spec = self.chain.variant.spec(self.plan.calibration)
-        if spec is None or spec.method in ("gguf", "gguf-mix"):  # llama.cpp quantizes on the CPU wherever the chain runs
+        if spec is None or not method(spec.method).on_device:  # llama.cpp quantizes on the CPU wherever the chain runs
             return spec
         return dataclasses.replace(spec, device=self.device)
 
@@ -102,7 +102,7 @@ class StepRunner(Protocol):
 
 
 class QuantizeStep:
-    """Make the variant with the registered quantizer, into the results' artifacts folder."""
+    """Make the variant with its method's quantizer, into the results' artifacts folder."""
 
     kind: ClassVar[StepKind] = "quantize"
 
@@ -120,10 +120,7 @@ class QuantizeStep:
     def run(self) -> list[Path]:
         out_dir = self.state.folder("artifacts") / self.state.chain.variant.id  # ids are unique, slugs may not be
         remove_stale_partials(out_dir)  # a run killed mid-write (SIGKILL, power loss) cannot clean up after itself
-        if self.spec.method == MIX_METHOD:  # a mix measures while it quantizes: it lives above evaluate and quantize
-            variant = mix_variant(self.state.chain.model, self.spec, out_dir)
-        else:
-            variant = get_quantizer(self.spec.method).run(self.state.source, self.spec, out_dir)
+        variant = get_quantizer(self.spec.method).run(self.state.source, self.spec, out_dir)
         self.state.artifact_path = Path(variant.path)
         return [self.state.artifact_path]
 

@@ -13,7 +13,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import quantwb
+from quantwb.cache_keys import cache_key
+from quantwb.disk import remove_stale_partials
 from quantwb.errors import InputError
 from quantwb.fileio import sha256_file, sha256_text, write_json_atomic
 from quantwb.records import now_utc
@@ -35,15 +36,15 @@ MARKER_FORMAT = 1
 # quantwb is in exactly one of the two lists) instead of silently leaving the cache key.
 MEASURING_CODE = (
     "builtin_models.py", "calibration.py", "defaults.py", "devices.py", "evaluate", "formats", "models.py", "quantize", "records.py",
-    "resources_usage.py", "sweep/mix.py", "sweep/mix_scan.py", "sweep/step_kinds.py", "texts.py", "tokenizer_repair.py", "versions.py",
+    "resources_usage.py", "mix", "sweep/step_kinds.py", "texts.py", "tokenizer_repair.py", "versions.py",
 )
 # Presentation, orchestration and plumbing: editing these never changes what a step measures.
 NOT_MEASURING_CODE = (
     "__init__.py", "cli.py", "commands", "data", "errors.py", "fileio.py", "home.py", "llama_log.py", "quiet.py", "reports",
-    "sweep/__init__.py", "sweep/chain.py", "sweep/eta.py", "sweep/plan.py", "sweep/run.py", "sweep/runner.py", "sweep/steps.py",
+    "sweep/__init__.py", "sweep/chain.py", "sweep/eta.py", "sweep/plan.py", "sweep/run_plan.py", "sweep/run_chain.py", "sweep/steps.py",
     "sweep/ray_executor.py", "sweep/ray_tasks.py",
     # checks and process handling: they refuse or stop work, never change a number
-    "checkpoint_files.py", "disk.py", "interrupts.py", "record_values.py", "workers.py", "sweep/plan_check.py",
+    "cache_keys.py", "checkpoint_files.py", "disk.py", "interrupts.py", "record_values.py", "workers.py", "sweep/plan_check.py",
 )
 
 
@@ -77,8 +78,7 @@ def is_measuring_code(relative: Path) -> bool:
 
 def step_key(kind: StepKind, code: str, **parts: Any) -> str:
     """sha256 of the step kind, the code version (`code_version()`, taken once per sweep) and the inputs."""
-    payload = {"kind": kind, "code": code, **parts}
-    return sha256_text(json.dumps(payload, sort_keys=True, default=str))
+    return cache_key("step", kind=kind, code=code, **parts)
 
 
 def marker_path(results_dir: Path, step: Step) -> Path:
@@ -165,19 +165,9 @@ def _lock_owner(path: Path) -> int | None:
         return None
 
 
-def remove_stale_partials(folder: Path) -> list[Path]:
-    """Delete temporary outputs (`.NAME.partial-PID`) that a killed run left in `folder`; we hold the results lock."""
-
-    stale = sorted(folder.glob(".*.partial-*")) if folder.is_dir() else []
-    for path in stale:
-        log.info("removing %s, left by an interrupted run", path)
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    return stale
-
-
 def remove_partials_under(results_dir: Path) -> list[Path]:
-    """Every temporary output in the results tree: after stopping workers mid-step (Ctrl-C), which SIGTERM gives
-    no chance to clean up after themselves; we hold the results lock, so no one else is writing there."""
+    """Every temporary output in the results tree whose writer is dead (disk.remove_stale_partials, the one rule):
+    after stopping workers mid-step (Ctrl-C), which SIGTERM gives no chance to clean up after themselves."""
     marked = [path for path in results_dir.rglob(".*.partial-*")
               if not any(".partial-" in part for part in path.relative_to(results_dir).parent.parts)]
     return [removed for folder in sorted({path.parent for path in marked}) for removed in remove_stale_partials(folder)]

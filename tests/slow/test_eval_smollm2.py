@@ -41,7 +41,7 @@ def patched(home: Path):
 @pytest.fixture(scope="module")
 def variants(patched, module_dir) -> dict[str, Path]:
     from quantwb.quantize.gguf import quantize_gguf
-    from quantwb.quantize.registry import get_quantizer
+    from quantwb.quantize.methods import get_quantizer
 
     source = resolve("smollm2-135m")
     out = module_dir("smollm2-variants")

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow
 def test_llama_quantize_reproduces_the_mix_from_its_recipe(tiny_model: Path, tmp_path: Path) -> None:
     from bench.llama_tools import llama_quantize
     from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
+    from quantwb.mix.make import MixConfig, MixTarget, make_mix
+    from quantwb.mix.recipe import read_recipe
     from quantwb.models import resolve
     from quantwb.quantize.gguf_convert import converted_path
-    from quantwb.quantize.mix_recipe import read_recipe
-    from quantwb.sweep.mix import MixConfig, MixTarget, make_mix
 
     result = make_mix(MixConfig(model=str(tiny_model), target=MixTarget(match="Q4_K_M"), ctx=128, chunks=1,
                                 layers_per_group=2, candidates=("Q2_K", "Q4_K", "Q8_0"), out_dir=tmp_path,

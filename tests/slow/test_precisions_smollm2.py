@@ -8,7 +8,7 @@ import pytest
 from quantwb.calibration import CalibrationSpec
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer
 from tests.quantize_hf_checks import generates, mean_kld_nats
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from quantwb.commands.quantize_hf import _model_and_output, _run
 from quantwb.devices import resolve_device
 from quantwb.models import resolve
 from quantwb.quantize.base import QuantSpec
-from quantwb.quantize.registry import get_quantizer
+from quantwb.quantize.methods import get_quantizer
 from quantwb.quantize.w8a8 import W8A8Options
 
 GGUF_PREFIX = "gguf:"

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from quantwb.cache_keys import cache_key
 from quantwb.evaluate.pipeline import EvalConfig, TextSetup, position_stats
-from quantwb.fileio import atomic_path, sha256_text, write_json_atomic
+from quantwb.fileio import atomic_path, write_json_atomic
 from quantwb.formats.gguf_types import parse_gguf_type
 from quantwb.home import quantwb_home
+from quantwb.mix.layout import GroupOption, MixLayout, override_ids, overrides
 from quantwb.quantize.base import Stopwatch
 from quantwb.quantize.llama_quantize import quantize_file
-from quantwb.quantize.mix_layout import GroupOption, MixLayout, override_ids, overrides
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def scan_dir(layout_sha256: str, setup: TextSetup, reference_type: str) -> Path:
 
     key = {"model": layout_sha256, "base_cache": setup.cache_dir.name, "reference": reference_type,
            "llama_cpp": llama_cpp.__version__}
-    return quantwb_home() / "mix-scan" / sha256_text(json.dumps(key, sort_keys=True))[:24]
+    return quantwb_home() / "mix-scan" / cache_key("mix-scan", **key)[:24]
 
 
 def run_scan(layout: MixLayout, folder: Path, setup: TextSetup, config: EvalConfig) -> Scan:
@@ -72,7 +73,7 @@ def run_scan(layout: MixLayout, folder: Path, setup: TextSetup, config: EvalConf
     found: dict[tuple[str, str], Measurement] = {}
     measured = 0
     for index, (group, option) in enumerate(todo, 1):
-        path = folder / f"{sha256_text(json.dumps([group.tensors, option.types]))[:20]}.json"
+        path = folder / f"{cache_key('mix-measurement', tensors=group.tensors, types=option.types)[:20]}.json"
         if path.is_file():
             found[(group.name, option.label)] = Measurement(**json.loads(path.read_text()))
             continue

@@ -1,10 +1,10 @@
 """`quantwb mix`: a GGUF whose tensor groups take the types that lose the least measured KLD within a byte budget.
 
-Convert once, plan every candidate with llama.cpp's dry run (the types it really writes, exact bytes), scan
-each group's measured sensitivity (sweep/mix_scan.py, cached), allocate under the budget
-(quantize/mix_allocate.py), quantize once with per-tensor overrides, read the types back, write the recipe
-(llama-quantize's `--tensor-type-file` syntax), measure predicted against measured KLD on the choosing text,
-then judge the file on other text with the ordinary evaluator (a record).
+Convert once, plan every candidate with llama.cpp's dry run (the types it really writes, exact bytes), scan each
+group's measured sensitivity (scan.py, cached), allocate under the budget (allocate.py), quantize once with
+per-tensor overrides, read the types back, write the recipe (recipe.py: llama-quantize's `--tensor-type-file`
+syntax), measure predicted against measured KLD on the choosing text, then judge the file on other text with the
+ordinary evaluator (a record).
 """
 
 from __future__ import annotations
@@ -22,23 +22,19 @@ from quantwb.formats.ggml_sizes import padded, tensor_nbytes
 from quantwb.formats.gguf_facts import read_tensor_types
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
 from quantwb.formats.variant import Variant, read_variant
-from quantwb.models import resolve
-from quantwb.quantize.base import QuantSpec, Stopwatch
+from quantwb.mix.allocate import Item, allocate
+from quantwb.mix.layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
+from quantwb.mix.recipe import recipe_path, recipe_text, reproduce_command
+from quantwb.mix.scan import Scan, run_scan, scan_dir
+from quantwb.models import ModelSource, resolve
+from quantwb.quantize.base import Stopwatch
 from quantwb.quantize.gguf import write_gguf_manifest
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
 from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
-from quantwb.quantize.mix_allocate import Item, allocate
-from quantwb.quantize.mix_layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
-from quantwb.quantize.mix_recipe import recipe_path, recipe_text, reproduce_command
-from quantwb.sweep.mix_scan import Scan, run_scan, scan_dir
 from quantwb.texts import load_text
 
 log = logging.getLogger(__name__)
 
-MIX_METHOD = "gguf-mix"  # the method name in sweep plans
-# plan options of a gguf-mix variant -> MixConfig fields
-_PLAN_OPTIONS = {"candidates": lambda v: tuple(v.split(",") if isinstance(v, str) else v), "chunks": int,
-                 "layers_per_group": int, "ctx": int}
 
 
 @dataclass(frozen=True)
@@ -92,8 +88,10 @@ class MixResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def make_mix(config: MixConfig) -> MixResult:
-    """Scan (or reuse the scan), allocate, write the GGUF + recipe + manifest, and judge it on other text."""
+def make_mix(config: MixConfig, source: ModelSource | None = None) -> MixResult:
+    """Scan (or reuse the scan), allocate, write the GGUF + recipe + manifest, and judge it on other text.
+
+    `source`: `config.model` already resolved (a sweep's chain has)."""
     clock = Stopwatch()
     candidates = check_candidates(list(config.candidates))
     if config.judging_text == config.text:
@@ -102,7 +100,7 @@ def make_mix(config: MixConfig) -> MixResult:
     if config.results_dir is not None:
         ensure_folder(Path(config.results_dir))
         load_text(config.judging_text)  # a missing judging text fails before the scan, not after it
-    source = resolve(config.model)
+    source = source or resolve(config.model)
     intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE)
     layout = mix_layout(intermediate, candidates, defaults.MIX_REFERENCE_TYPE, config.layers_per_group)
     by_tensors = config.target.bpw is not None
@@ -138,18 +136,6 @@ def make_mix(config: MixConfig) -> MixResult:
     records = _judge(final, config) if config.results_dir is not None else []
     return MixResult(read_variant(final), recipe_path(final), budget, predicted, float(measured), scan, records,
                      {**timings, "total_s": clock.seconds})
-
-
-def mix_variant(model: str, spec: QuantSpec, out_dir: Path) -> Variant:
-    """A sweep's gguf-mix variant: chosen on the plan's calibration text; the sweep's text step judges it."""
-    unknown = sorted(set(dict(spec.options)) - {"match", "target_bpw", *_PLAN_OPTIONS})
-    if unknown:
-        raise InputError(f"gguf-mix options: unknown {', '.join(unknown)} (known: {', '.join(_PLAN_OPTIONS)})")
-    settings = {name: kind(spec.option(name)) for name, kind in _PLAN_OPTIONS.items() if spec.option(name) is not None}
-    text = spec.calibration.text if spec.calibration else defaults.CALIBRATION_TEXT
-    config = MixConfig(model=model, target=MixTarget(bpw=spec.option("target_bpw"), match=spec.option("match")),
-                       text=text, out_dir=out_dir, results_dir=None, **settings)
-    return make_mix(config).variant
 
 
 def choose(layout: MixLayout, scan: Scan, budget: int, by_tensors: bool) -> dict[str, GroupOption]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from quantwb.evaluate.hf_load import load_causal_lm, stored_half_dtype
+from quantwb.evaluate.hf_variant_load import load_causal_lm, stored_half_dtype
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from quantwb.sweep.eta import PlannedStep
 from quantwb.sweep.plan import Plan, model_slug
 from quantwb.sweep.plan_check import check_plan
 from quantwb.sweep.ray_executor import ChainSink, RayOptions, require_ray, run_on_ray
-from quantwb.sweep.runner import run_chain
+from quantwb.sweep.run_chain import run_chain
 from quantwb.sweep.step_kinds import planned_steps
 from quantwb.sweep.steps import code_version, remove_partials_under, results_lock
 from quantwb.workers import quiet_resource_tracker, stop_workers, worker_init
