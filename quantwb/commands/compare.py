@@ -74,8 +74,7 @@ def _thresholds(ctx: click.Context, param: click.Parameter, values: tuple[str, .
               help="With a budget: the metric the recommendation above the table is best by (see `quantwb recommend`).")
 def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseline: str | None,
             allow_mixed_baselines: bool, thresholds: tuple[Threshold, ...], against: str | None, previous: Path | None,
-            regression: tuple[str, ...], max_size: int | None, max_ram: int | None, budget_ctx: int | None, kv_type: str,
-            min_gen_tps: float | None, by: str) -> None:
+            regression: tuple[str, ...], budgets: Budgets, by: str) -> None:
     """Compare the records in RESULTS (files, folders, globs; default: the records of `quantwb sweep`'s default plan,
     results/default): one row per variant, sorted by size.
 
@@ -87,7 +86,6 @@ def compare(results: tuple[Path, ...], fmt: str | None, out: Path | None, baseli
     report = build(list(results) or [_default_records()],
                    CompareOptions(baseline, allow_mixed_baselines, thresholds, against, previous, regression))
     chosen = format_for(out, fmt)
-    budgets = Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower())
     if budgets.given:  # the recommendation goes above the table (stderr when the table goes to a file or a machine format)
         try:
             line = "\n".join(recommend(report, budgets, by).lines())

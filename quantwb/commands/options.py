@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import click
@@ -71,7 +72,16 @@ class ByteSize(click.ParamType):
 
 
 def budget_options(command: Callable) -> Callable:
-    """--max-size, --max-ram, --ctx, --kv-type and --min-gen-tps: the budgets `recommend` (and `compare`) apply."""
+    """--max-size, --max-ram, --ctx, --kv-type and --min-gen-tps: the budgets `recommend` (and `compare`) apply,
+    handed to the command as one `budgets` argument (reports.recommend.Budgets), built here once."""
+
+    @functools.wraps(command)
+    def with_budgets(*args, max_size: int | None, max_ram: int | None, budget_ctx: int | None, kv_type: str,
+                     min_gen_tps: float | None, **kwargs):
+        from quantwb.reports.recommend import Budgets
+
+        return command(*args, budgets=Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower()), **kwargs)
+
     for option in reversed((
         click.option("--max-size", type=ByteSize(), default=None, help="Largest weight files allowed (100MiB, 1.5GB, bytes)."),
         click.option("--max-ram", type=ByteSize(), default=None,
@@ -85,8 +95,8 @@ def budget_options(command: Callable) -> Callable:
                           "model's dtype."),
         click.option("--min-gen-tps", type=float, default=None, help="Slowest generation allowed, tokens/s."),
     )):
-        command = option(command)
-    return command
+        with_budgets = option(with_budgets)
+    return with_budgets
 
 
 def model_argument(command: Callable) -> Callable:

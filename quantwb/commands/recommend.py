@@ -19,12 +19,11 @@ from quantwb.reports.recommend import DEFAULT_BY, Budgets, recommend
               help="What 'best' means: kld_mean, ppl_ratio, any metric of `quantwb compare --help`, or TASK.METRIC.")
 @click.option("--baseline", metavar="NAME", help="Use only records measured against this baseline.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def recommend_command(results: tuple[Path, ...], max_size: int | None, max_ram: int | None, budget_ctx: int | None,
-                      kv_type: str, min_gen_tps: float | None, by: str, baseline: str | None, fmt: str) -> None:
+def recommend_command(results: tuple[Path, ...], budgets: Budgets, by: str, baseline: str | None, fmt: str) -> None:
     """Name the best variant in RESULTS that meets every budget, with the runner-up and whether the difference
     exceeds its uncertainty. Exit 5 (one line naming the budget) when none fits."""
     report = compare(list(results), CompareOptions(baseline=baseline))
-    choice = recommend(report, Budgets(max_size, max_ram, min_gen_tps, budget_ctx, kv_type.lower()), by)
+    choice = recommend(report, budgets, by)
     click.echo(json.dumps(choice.to_dict(), indent=2) if fmt == "json" else "\n".join(choice.lines()))
 
 

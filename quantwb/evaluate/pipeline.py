@@ -112,12 +112,7 @@ class TextSetup:
 def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
     """Measure each variant; returns the record paths (one per variant and evaluation)."""
     ensure_folder(Path(config.out_dir))  # an unwritable --out fails now, not after every variant was measured
-    base = resolve_model(config.base)
-    base_n_params = _n_params(base)
-    facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
-    check_sources(facts, base, config.allow_foreign_variant)
-    if config.tasks is not None:
-        check_tasks(config.tasks)  # an unknown task or missing task data fails before anything is computed
+    base, base_n_params, facts = _checked_inputs(variants, config)
     paths = _text_records(facts, base, base_n_params, config)
     if config.tasks is not None:
         paths += _task_records(facts, base, config)
@@ -126,12 +121,20 @@ def evaluate_variants(variants: list[Path], config: EvalConfig) -> list[Path]:
 
 def evaluate_tasks(variants: list[Path], config: EvalConfig) -> list[Path]:
     """lm-eval task suites (`config.tasks`, a TaskConfig) on each variant; one evaluation="tasks" record each."""
+    base, _, facts = _checked_inputs(variants, config)
+    return _task_records(facts, base, config)
+
+
+def _checked_inputs(variants: list[Path], config: EvalConfig) -> tuple[ModelSource, int, list[Variant]]:
+    """The base, its parameter count and each variant's facts, after every check that needs no measurement: a
+    variant made from another model, an unknown task or missing task data fail before anything is computed."""
     base = resolve_model(config.base)
     base_n_params = _n_params(base)
     facts = [inspect_artifact(Path(v), base_n_params) for v in variants]
     check_sources(facts, base, config.allow_foreign_variant)
-    check_tasks(config.tasks)
-    return _task_records(facts, base, config)
+    if config.tasks is not None:
+        check_tasks(config.tasks)
+    return base, base_n_params, facts
 
 
 def base_identities(base: ModelSource) -> set[str] | None:
