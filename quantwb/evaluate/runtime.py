@@ -60,8 +60,10 @@ class RuntimeResult:
 def measure_runtime(job: RuntimeJob) -> RuntimeResult:
     """Run `job` in this process (call it through workers.run_isolated: the peak must be a fresh process's)."""
     from quantwb.evaluate.memory import process_peak_rss_bytes
+    from quantwb.quiet import quiet_libraries
 
-    result = _gguf(job) if job.format == "gguf" else _hf(job)
+    with quiet_libraries():  # as every pass: the libraries' bars, advice and import noise go to the log
+        result = _gguf(job) if job.format == "gguf" else _hf(job)
     return RuntimeResult(**{**result, "rss_bytes": process_peak_rss_bytes()})
 
 
