@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.ci]
 CTX, CHUNKS, THREADS = 512, 16, 2
 GGUF_TYPES = ("F16", "Q8_0", "Q4_K_M", "Q2_K")
 # AWQ and GPTQ here need only a record each (their KLD checked loosely): 8 windows of 128 tokens make AWQ a
-# 4-minute step on 2 idle cores without AVX-512 (32 of 256 ran past 30 minutes, loaded, unfinished); the full
-# setting stays in test_hf_quant_smollm2 (slow, not ci).
+# 4-minute step on 2 idle cores without AVX-512, where 32 of 256 (the default plan's) took 1050 s in make report;
+# the full setting stays in test_hf_quant_smollm2 (slow, not ci).
 CALIBRATION = CalibrationSpec(text="c4", samples=8, seq_len=128, seed=0)
 
 
