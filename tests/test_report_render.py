@@ -73,7 +73,7 @@ def test_one_list_of_metric_names(tmp_path: Path) -> None:
 
 
 def test_compare_help_lists_every_metric() -> None:
-    from quantwb.commands.compare import compare as compare_cmd
+    from quantwb.commands.compare_command import compare as compare_cmd
 
     result = CliRunner().invoke(compare_cmd, ["--help"], terminal_width=120)
     assert result.exit_code == 0, result.output
