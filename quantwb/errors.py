@@ -1,4 +1,15 @@
-"""Typed errors: each carries one actionable line; the CLI maps them to exit codes."""
+"""Typed errors: each carries one actionable line; the CLI maps them to exit codes. Also the one line a pydantic
+validation error becomes in them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
 
 class QuantwbError(Exception):
@@ -67,3 +78,19 @@ class NoFitError(QuantwbError):
     """No variant meets every budget given to `quantwb recommend` (exit code shared with the CI gate)."""
 
     exit_code = 5
+
+
+def validation_line(
+    err: ValidationError,
+    nowhere: str,
+    *,
+    place: Callable[[ErrorDetails], str | None] | None = None,
+    say: Callable[[ErrorDetails], str | None] | None = None,
+) -> str:
+    """The first error of a pydantic validation as one line, `where: what`. Where is the error's location joined
+    with dots (`nowhere` when it has none) unless `place` names it; what is pydantic's message, less its
+    "Value error, " prefix, unless `say` words it. Either callback returns None to leave the default."""
+    error = err.errors()[0]
+    where = (place and place(error)) or ".".join(str(part) for part in error["loc"]) or nowhere
+    what = (say and say(error)) or str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {what}"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from quantwb.errors import RecordError
+from quantwb.errors import RecordError, validation_line
 from quantwb.fileio import write_json_atomic
 from quantwb.record_values import value_problem
 
@@ -273,9 +273,7 @@ def read_record(path: Path) -> Record:
     try:
         record = Record.model_validate(payload)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise RecordError(f"{path}: invalid record at {where}: {first['msg']}") from err
+        raise RecordError(f"{path}: invalid record at {validation_line(err, 'record')}") from err
     problem = value_problem(payload)
     if problem:
         raise RecordError(f"{path}: invalid record: {problem}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from quantwb.errors import InputError, UnsupportedError
+from quantwb.errors import InputError, UnsupportedError, validation_line
 from quantwb.quantize import autoround, awq, fp8, gptq, rtn, w8a8
 from quantwb.quantize.base import ALLOW_REMOTE_CODE, Quantizer, QuantSpec
 from quantwb.quantize.method_fields import (
@@ -105,14 +105,13 @@ def parse_options(spec: QuantSpec) -> Any:
     try:
         return model(**given)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "options"
-        message = option_error(first, spec.method, model)
-        raise InputError(f"{spec.method}: option {where}: {message}") from err
+        line = validation_line(err, "options", say=lambda error: option_error(error, spec.method, model))
+        raise InputError(f"{spec.method}: option {line}") from err
 
 
-def option_error(error: Any, name: str, model: type[BaseModel]) -> str:
-    """A pydantic error about an options model, said plainly (an unknown option lists the known ones)."""
+def option_error(error: Any, name: str, model: type[BaseModel]) -> str | None:
+    """An unknown option of an options model, said with the known ones; None for other errors (pydantic's message
+    says those)."""
     if error["type"] == "extra_forbidden":
         return f"not an option of {name} (options: {', '.join(model.model_fields) or 'none'})"
-    return str(error["msg"])
+    return None

@@ -29,7 +29,7 @@ from pydantic import (
 from quantwb import defaults
 from quantwb.calibration import CalibrationSpec
 from quantwb.devices import check_device
-from quantwb.errors import InputError
+from quantwb.errors import InputError, validation_line
 from quantwb.quantize import methods
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.method_fields import Fields
@@ -217,34 +217,50 @@ def parse_plan(text: str, where: str = "<plan>") -> Plan:
     try:
         return Plan.model_validate(payload)
     except ValidationError as err:
-        raise InputError(f"{where}: {_plan_error(err.errors()[0], payload)}") from err
+        line = validation_line(err, "plan", place=lambda error: _entry_place(error, payload), say=_entry_problem)
+        raise InputError(f"{where}: {line}") from err
 
 
-def _plan_error(error: Any, payload: dict) -> str:
-    """A validation error as `location: what is wrong`; a variant's named by its entry as written, the setting or
-    option by name, and an unknown one with those its method takes."""
-    loc = list(error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
+def _entry(error: Any, payload: dict) -> str | None:
+    """The variant entry a validation error is about, as written in the plan (flow YAML); None when about none."""
+    loc = error["loc"]
     entries = payload.get("variants")
     if len(loc) < 2 or loc[0] != "variants" or not isinstance(loc[1], int) or not isinstance(entries, list):
-        return f"{'.'.join(str(part) for part in loc) or 'plan'}: {message}"
+        return None
     entry = yaml.safe_dump(entries[loc[1]], default_flow_style=True, sort_keys=False, width=2**16).strip()
-    entry = entry.removesuffix("\n...").strip()  # a bare scalar's document end marker
+    return entry.removesuffix("\n...").strip()  # a bare scalar's document end marker
+
+
+def _entry_place(error: Any, payload: dict) -> str | None:
+    """`variants.1 ({method: gptq, bits: 9}): bits`: a variant's error located by its entry as written and the
+    setting or option by name (pydantic's union tag, the method, left out); None when not about an entry."""
+    entry = _entry(error, payload)
+    if entry is None:
+        return None
+    loc = error["loc"]
+    setting = ".".join(str(part) for part in loc[3:])
+    return f"variants.{loc[1]} ({entry}){': ' + setting if setting else ''}"
+
+
+def _entry_problem(error: Any) -> str | None:
+    """A variant's missing or unknown method, or unknown setting or option, said with those there are; None for
+    pydantic's own message."""
+    loc = error["loc"]
+    if len(loc) < 2 or loc[0] != "variants":
+        return None
     known = ", ".join(["fp", *methods.METHODS])
     if error["type"] == "union_tag_invalid":
-        message = f"unknown method {error['ctx']['tag']!r} (methods: {known})"
-    elif error["type"] == "union_tag_not_found":
-        message = f"needs a `method` ({known})"
-    elif error["type"] == "extra_forbidden" and len(loc) >= 4 and (loc[2] == "fp" or loc[2] in methods.METHODS):
+        return f"unknown method {error['ctx']['tag']!r} (methods: {known})"
+    if error["type"] == "union_tag_not_found":
+        return f"needs a `method` ({known})"
+    if error["type"] == "extra_forbidden" and len(loc) >= 4 and (loc[2] == "fp" or loc[2] in methods.METHODS):
         name = str(loc[2])
         row = methods.METHODS.get(name)
         if row is not None and loc[3] == "options":
-            message = methods.option_error(error, name, row.options)
-        else:
-            model = BaselineVariant if row is None else variant_model(name, row)
-            message = f"not a setting of {name} (settings: {', '.join(f for f in model.model_fields if f != 'method')})"
-    setting = ".".join(str(part) for part in loc[3:])
-    return f"variants.{loc[1]} ({entry}): {setting + ': ' if setting else ''}{message}"
+            return methods.option_error(error, name, row.options)
+        model = BaselineVariant if row is None else variant_model(name, row)
+        return f"not a setting of {name} (settings: {', '.join(f for f in model.model_fields if f != 'method')})"
+    return None
 
 
 def model_slug(model: str) -> str:
