@@ -61,7 +61,7 @@ class ImatrixChoice:
 
 
 @dataclass(frozen=True)
-class _Imatrix:
+class PreparedImatrix:
     """An imatrix ready to hand to llama.cpp, with the file it lives in (for manifests and reuse)."""
 
     data: ImatrixData
@@ -91,7 +91,7 @@ def quantize_gguf(
     intermediate = source.path if from_gguf else convert_to_gguf(source, INTERMEDIATE_TYPE) if quantized else None
     convert_s = clock.seconds
     uses = {t: _uses_imatrix(t, imatrix, intermediate, memo=not from_gguf, requantize=requantize) for t in quantized}
-    matrix = _prepare_imatrix(source, given, calibration, out_dir, intermediate) if any(uses.values()) else None
+    matrix = prepare_imatrix(source, given, calibration, out_dir, intermediate) if any(uses.values()) else None
     shared_s = clock.seconds
     artifacts = []
     for gguf_type in wanted:
@@ -163,10 +163,10 @@ def _needs_imatrix(intermediate: Path, ftype: int) -> bool:
     return bool(answers[key])
 
 
-def _prepare_imatrix(
+def prepare_imatrix(
     source: ModelSource, given: tuple[ImatrixData, Path] | None, calibration: CalibrationSpec, out_dir: Path,
     intermediate: Path,
-) -> _Imatrix:
+) -> PreparedImatrix:
     """The given imatrix, or one computed on `calibration` and saved beside the outputs for reuse."""
     if given is not None:
         data, path = given
@@ -181,14 +181,14 @@ def _prepare_imatrix(
         with atomic_path(path) as tmp:
             write_imatrix(data, tmp)
     check_against_gguf(data, intermediate)
-    return _Imatrix(data, path.resolve(), sha256_file(path))
+    return PreparedImatrix(data, path.resolve(), sha256_file(path))
 
 
 def write_gguf_manifest(
     final: Path,
     source: ModelSource,
     gguf_type: GGUFType,
-    used: _Imatrix | None,
+    used: PreparedImatrix | None,
     intermediate: Path | None,
     timings: dict[str, float],
     extra: dict | None = None,
@@ -224,7 +224,7 @@ def write_gguf_manifest(
     return read_variant(final)
 
 
-def _gguf_key(source: ModelSource, gguf_type: GGUFType, used: _Imatrix | None) -> str:
+def _gguf_key(source: ModelSource, gguf_type: GGUFType, used: PreparedImatrix | None) -> str:
     import llama_cpp
 
     return cache_key("gguf", source=source.sha256, type=gguf_type.name, imatrix=used.sha256 if used else None,

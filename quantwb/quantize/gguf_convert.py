@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from quantwb.errors import QuantizationError, UnsupportedError
 from quantwb.fileio import atomic_path, sha256_file
@@ -72,6 +74,25 @@ def converter_class(architecture: str):
         return get_model_class(architecture)
     except NotImplementedError as err:
         raise UnsupportedError(f"{architecture}: llama.cpp's HF->GGUF converter does not support this architecture") from err
+
+
+@contextmanager
+def gguf_layout(source: ModelSource) -> Iterator[Callable[[str, Any], list[tuple[str, Any]]]]:
+    """A function that maps one HF tensor (name, torch tensor of the weight's shape) to what llama.cpp's converter
+    writes for it: [(GGUF name, numpy array in the GGUF's row order)], the converter's own renaming and row
+    permutations (Llama's Q/K rope order) applied. Arrays of per-weight facts (a Fisher diagonal) map as the weights do."""
+    import gguf
+
+    with tempfile.TemporaryDirectory(prefix="quantwb-layout-") as tmp, ExitStack() as stack:
+        model_dir = _converter_input(source.path, stack)
+        converter = converter_class(source.architecture)(model_dir, gguf.LlamaFileType.ALL_F32, Path(tmp) / "unused.gguf",
+                                                         model_name=safe_model_name(source))
+
+        def mapped(name: str, tensor: Any) -> list[tuple[str, Any]]:
+            block = next((int(part) for part in name.split(".") if part.isdecimal()), None)
+            return [(new_name, data.numpy()) for new_name, data in converter.modify_tensors(tensor, name, block)]
+
+        yield mapped
 
 
 def _run_converter(model_class, model_dir: Path, type_name: str, out_path: Path, model_name: str) -> None:
