@@ -19,6 +19,8 @@ FORMATS = {
     "task-scores": 1,  # evaluate/task_cache: one lm-eval task's metrics for one variant
     "mix-scan": 1,  # mix/scan: the folder of one scan (converted model, base cache, reference type, llama.cpp)
     "mix-measurement": 1,  # mix/scan: one (group, option) measured in that folder
+    "mix-errors": 1,  # mix/qerror: the folder of each tensor's weighted quantization errors per candidate type
+    "mix-imatrix": 1,  # mix/imatrix_choice: the importance matrix computed on a choosing text
     "gguf": 1,  # quantize/gguf: a complete GGUF a rerun keeps (source, type, imatrix, llama.cpp)
     "step": 1,  # sweep/steps: one step of a sweep (its kind, quantwb's measuring code, its inputs)
 }

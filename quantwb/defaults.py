@@ -43,7 +43,11 @@ IMATRIX = "auto"
 MIX_CANDIDATES = ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_0")
 MIX_REFERENCE_TYPE = "Q8_0"
 MIX_SCAN_CHUNKS = 4
-MIX_LAYERS_PER_GROUP = 10
+MIX_LAYERS_PER_GROUP = 1
+MIX_SCORE = "fisher"  # mix/scores.py: fisher, full (every option measured) or proxy
+MIX_IMATRIX = "auto"  # computed on the choosing text; none; or a file
+MIX_IMATRIX_SAMPLES = 32  # windows of CALIBRATION_SEQ_LEN tokens of the choosing text (the default plan's count)
+MIX_FISHER_SEED = 0  # draws the labels of the Fisher pass
 
 # Paired comparisons and gate bounds: a percentile bootstrap over whole windows (documents, for tasks).
 CONFIDENCE_LEVEL = 0.95  # of every interval quantwb compare reports or gates on

@@ -33,6 +33,16 @@ def quantwb_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 @pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory):
+    """The session's quantwb home for module fixtures, which run before the autouse (function) `quantwb_home`."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.getbasetemp() / "quantwb-home"
+        patch.setenv("QUANTWB_HOME", str(home))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield home
+
+
+@pytest.fixture(scope="module")
 def module_dir(tmp_path_factory: pytest.TempPathFactory):
     """`module_dir(name)`: a new folder for a module's shared fixtures, removed when the module's tests end.
 

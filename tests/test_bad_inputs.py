@@ -679,7 +679,7 @@ def test_debug_keeps_the_exit_code(odd_inputs: dict[str, Path], tmp_path: Path) 
 
 def test_mix_out_is_checked_before_the_scan(tiny_model: Path, tmp_path: Path, quantwb_home: Path) -> None:
     refused(quantwb("mix", str(tiny_model), "--match", "Q4_K_M", "--no-judge", "--out", UNWRITABLE), 1, f"cannot write {UNWRITABLE}")
-    assert not (quantwb_home / "mix-scan").exists()
+    assert not (quantwb_home / "mix-scan").exists() and not (quantwb_home / "mix-errors").exists()
 
 
 def test_autoround_gguf_takes_the_embedded_default(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,7 +82,7 @@ def test_ctrl_c_stops_the_mix_scan_and_a_rerun_resumes(tiny_model: Path, tmp_pat
     draw = random.Random(3)
     out = tmp_path / "out"
     args = ["mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "Q2_K,Q4_K,Q8_0", "--ctx", "128", "--chunks", "2",
-            "--layers-per-group", "1", "--no-judge", "--out", str(out)]
+            "--layers-per-group", "1", "--score", "full", "--no-judge", "--out", str(out)]
     scans = quantwb_home / "mix-scan"
 
     def measured() -> int:

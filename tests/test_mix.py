@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import random
@@ -21,40 +20,29 @@ CANDIDATES = ("Q2_K", "Q4_K", "Q8_0")  # Q8_0 is also the reference every other 
 SMALL = {"ctx": 128, "chunks": 2, "judge_chunks": 2, "layers_per_group": 2, "candidates": CANDIDATES}
 
 
-def _config(model: Path, out: Path, **target):
+def _config(model: Path, out: Path, score: str = "full", **target):
     from quantwb.mix.make import MixConfig, MixTarget
 
-    return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=None, **SMALL)
-
-
-@contextlib.contextmanager
-def _session_home(factory: pytest.TempPathFactory):
-    """Module fixtures run before conftest's autouse (function) home: set the same session home for them."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTWB_HOME", str(factory.getbasetemp() / "quantwb-home"))
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        yield
+    return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=None, score=score, **SMALL)
 
 
 @pytest.fixture(scope="module")
-def made(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory, module_dir):
+def made(tiny_model: Path, module_home: Path, module_dir):
     from quantwb.mix.make import make_mix
 
     out = module_dir("mix")
-    with _session_home(tmp_path_factory):
-        return make_mix(_config(tiny_model, out, match="Q4_K_M")), out
+    return make_mix(_config(tiny_model, out, match="Q4_K_M")), out
 
 
 @pytest.fixture(scope="module")
-def layout(made, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+def layout(made, tiny_model: Path, module_home: Path):
     """The groups and options of the tiny model as the mix planned them (llama.cpp's dry runs)."""
     from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
     from quantwb.mix.layout import mix_layout
     from quantwb.models import resolve
     from quantwb.quantize.gguf_convert import converted_path
 
-    with _session_home(tmp_path_factory):
-        return mix_layout(converted_path(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
+    return mix_layout(converted_path(resolve(str(tiny_model)), INTERMEDIATE_TYPE), list(CANDIDATES), "Q8_0", 2)
 
 
 def test_written_types_are_the_recipe_and_the_size_fits(made) -> None:
@@ -79,7 +67,7 @@ def test_size_prediction_is_exact_and_kld_prediction_close(made, layout) -> None
     groups = result.variant.manifest["mix_groups"]
     choice = {g.name: next(o for o in g.options if o.label == groups[g.name]) for g in layout.groups}
     assert layout.size(choice)[0] == result.variant.size_bytes
-    assert result.measured_kld > result.scan.reference_kld  # the mix loses more than all-Q8_0
+    assert result.measured_kld > result.scores.reference_kld  # the mix loses more than all-Q8_0
     assert 0.5 < result.predicted_kld / result.measured_kld < 2  # additivity, loosely: 2 windows of a tiny model
 
 
@@ -88,11 +76,11 @@ def test_more_budget_never_predicts_more_kld(made, layout) -> None:
 
     result, _ = made
     low, high = _reachable(layout, False)
-    predictions = [predicted_kld(layout, result.scan, low + (high - low) * step // 40) for step in range(41)]
+    predictions = [predicted_kld(layout, result.scores, low + (high - low) * step // 40) for step in range(41)]
     assert all(later <= earlier for earlier, later in itertools.pairwise(predictions))
     assert predictions[0] > predictions[-1]
-    scan = result.scan  # the largest budget lets every group take its least-losing option
-    unconstrained = scan.reference_kld + sum(min(scan.rise(g.name, o, g.reference) for o in g.options) for g in layout.groups)
+    scores = result.scores  # the largest budget lets every group take its least-losing option
+    unconstrained = scores.reference_kld + sum(min(scores.rise(g, o) for o in g.options) for g in layout.groups)
     assert predictions[-1] == pytest.approx(unconstrained)
 
 
@@ -100,11 +88,11 @@ def test_second_target_reuses_the_whole_scan_and_judges_on_other_text(made, tiny
     """Through the command, as a user runs it: the scan of the first target is reused whole."""
     first, out = made
     result = invoke("mix", str(tiny_model), "--target-bpw", "6", "--candidates", ",".join(CANDIDATES), "--ctx", "128",
-                    "--chunks", "2", "--judge-chunks", "2", "--layers-per-group", "2", "--out", str(out),
+                    "--chunks", "2", "--judge-chunks", "2", "--layers-per-group", "2", "--score", "full", "--out", str(out),
                     "--results", str(out / "records"))
     assert result.exit_code == 0, result.output
-    total = first.scan.n_measured + first.scan.n_reused
-    assert f"scan: 0 measured, {total} reused" in " ".join(result.stdout.split())
+    total = first.scores.facts["measured"] + first.scores.facts["reused"]
+    assert f"0 measured, {total} reused" in " ".join(result.stdout.split())
     record = read_record(out / "records" / "model-mix-6bpw.text.json")
     assert record.variant.bits_per_weight is not None and record.variant.bits_per_weight <= 6.0
     assert record.text.name == "c4"
@@ -184,7 +172,7 @@ models: ["{tiny_model}"]
 calibration: {{text: wiki}}
 variants:
   - Q4_K_M
-  - {{method: gguf-mix, match: Q4_K_M, options: {{ctx: 128, chunks: 2, layers_per_group: 2, candidates: [Q2_K, Q4_K, Q8_0]}}}}
+  - {{method: gguf-mix, match: Q4_K_M, options: {{ctx: 128, chunks: 2, layers_per_group: 2, score: full, candidates: [Q2_K, Q4_K, Q8_0]}}}}
 evaluations:
   text: {{name: c4, ctx: 128, chunks: 2}}
 """)
@@ -196,7 +184,12 @@ evaluations:
     assert rows["mix-as-Q4_K_M"].text is not None and rows["mix-as-Q4_K_M"].text.text.name == "c4"
 
 
-def test_candidate_that_needs_an_imatrix_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
-    result = invoke("mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "IQ2_XS,Q8_0", "--out", str(tmp_path))
+def test_candidate_that_needs_an_imatrix_is_one_line_without_one(tiny_model: Path, tmp_path: Path) -> None:
+    result = invoke("mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "IQ2_XS,Q8_0", "--imatrix", "none",
+                    "--out", str(tmp_path))
     assert result.exit_code == 2
     assert "IQ2_XS needs an importance matrix" in one_error_line(result)
+    result = invoke("mix", str(tiny_model), "--match", "Q4_K_M", "--score", "proxy", "--imatrix", "none",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 2 and "--score proxy" in one_error_line(result)
+    assert not list(tmp_path.glob("*.gguf"))

@@ -82,14 +82,15 @@ def check_candidates(candidates: list[str]) -> list[str]:
     return list(dict.fromkeys(checked))
 
 
-def mix_layout(source: Path, candidates: list[str], reference_type: str, layers_per_group: int = 1) -> MixLayout:
+def mix_layout(source: Path, candidates: list[str], reference_type: str, layers_per_group: int = 1,
+               has_imatrix: bool = False) -> MixLayout:
     """Plan every candidate with llama.cpp's dry run and group the tensors it quantizes."""
     if layers_per_group < 1:
         raise InputError(f"--layers-per-group must be at least 1, got {layers_per_group}")
     ftype = parse_gguf_type(reference_type).ftype
     reference_plan = plan_quantization(source, ftype).tensors
     quantized = [t for t in reference_plan if t.quantized]
-    per_candidate = {c: _planned_types(source, ftype, c) for c in dict.fromkeys([*candidates, reference_type])}
+    per_candidate = {c: _planned_types(source, ftype, c, has_imatrix) for c in dict.fromkeys([*candidates, reference_type])}
     groups = []
     for name, tensors in _grouped(quantized, layers_per_group):
         options: dict[tuple[str, ...], list[str]] = {}
@@ -121,12 +122,12 @@ def override_ids(pairs: list[tuple[str, str]]) -> list[tuple[str, int]]:
     return [(pattern, ggml_type_id(type_name)) for pattern, type_name in pairs]
 
 
-def _planned_types(source: Path, ftype: int, candidate: str) -> dict[str, str]:
+def _planned_types(source: Path, ftype: int, candidate: str, has_imatrix: bool) -> dict[str, str]:
     """Each quantized tensor's written type when every tensor is asked to be `candidate`."""
     plan = plan_quantization(source, ftype, [(".*", ggml_type_id(candidate))])
-    if plan.needs_imatrix:
-        raise UnsupportedError(f"candidate {candidate} needs an importance matrix, which quantwb mix does not use yet; "
-                               "leave it out of --candidates")
+    if plan.needs_imatrix and not has_imatrix:
+        raise UnsupportedError(f"candidate {candidate} needs an importance matrix: leave out --imatrix none, or leave "
+                               f"{candidate} out of --candidates")
     return {t.name: t.type_name for t in plan.tensors}
 
 

@@ -9,6 +9,7 @@ from quantwb import defaults
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.formats.gguf_types import parse_gguf_type
 from quantwb.formats.variant import Variant
+from quantwb.mix.imatrix_choice import parse_mix_imatrix
 from quantwb.mix.layout import check_candidates
 from quantwb.mix.make import MixConfig, MixTarget, make_mix
 from quantwb.models import ModelSource
@@ -31,6 +32,11 @@ class MixQuantizer:
                 check_candidates(list(options.candidates))
         except InputError as err:
             raise type(err)(f"option candidates: {err}") from err
+        if options.imatrix is not None:
+            try:
+                parse_mix_imatrix(options.imatrix)
+            except InputError as err:
+                raise type(err)(f"option imatrix: {err}") from err
         try:
             if spec.option("match") is not None:
                 parse_gguf_type(spec.option("match"))

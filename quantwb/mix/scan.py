@@ -3,7 +3,7 @@ to the base when only that group is stored so and every other group stays at the
 
 Measured on real files (llama.cpp quantizes, quantwb's evaluator scores them against the cached base), one
 file at a time. Each measurement is kept on disk under a key of (converted model hash, base cache of text ×
-ctx × chunks, reference type, llama.cpp version, the group's tensors and types), so an interrupted scan
+ctx × chunks, reference type, importance matrix, llama.cpp version, the group's tensors and types), so an interrupted scan
 resumes and a second target reuses the whole scan.
 """
 
@@ -55,20 +55,22 @@ class Scan:
         return 0.0 if option.types == reference.types else self.measurements[(group, option.label)].rise
 
 
-def scan_dir(layout_sha256: str, setup: TextSetup, reference_type: str) -> Path:
-    """The cache folder of one scan: converted model, base cache (text, ctx, chunks), reference type, llama.cpp."""
+def scan_dir(layout_sha256: str, setup: TextSetup, reference_type: str, imatrix_sha256: str | None) -> Path:
+    """The cache folder of one scan: converted model, base cache (text, ctx, chunks), reference type, importance
+    matrix, llama.cpp."""
     import llama_cpp
 
     key = {"model": layout_sha256, "base_cache": setup.cache_dir.name, "reference": reference_type,
-           "llama_cpp": llama_cpp.__version__}
+           "imatrix": imatrix_sha256, "llama_cpp": llama_cpp.__version__}
     return quantwb_home() / "mix-scan" / cache_key("mix-scan", **key)[:24]
 
 
-def run_scan(layout: MixLayout, folder: Path, setup: TextSetup, config: EvalConfig) -> Scan:
+def run_scan(layout: MixLayout, folder: Path, setup: TextSetup, config: EvalConfig,
+             imatrix: dict[str, np.ndarray] | None = None) -> Scan:
     """Measure every (group, option) that is not already in `folder`; progress shows as one bar per file."""
     clock = Stopwatch()
     reference = {g.name: g.reference for g in layout.groups}
-    base_kld = _reference_kld(layout, folder, reference, setup, config)
+    base_kld = _reference_kld(layout, folder, reference, setup, config, imatrix)
     todo = [(g, o) for g in layout.groups for o in g.options if o.types != g.reference.types]
     found: dict[tuple[str, str], Measurement] = {}
     measured = 0
@@ -78,7 +80,7 @@ def run_scan(layout: MixLayout, folder: Path, setup: TextSetup, config: EvalConf
             found[(group.name, option.label)] = Measurement(**json.loads(path.read_text()))
             continue
         label = f"mix scan {index}/{len(todo)}: {group.name} → {option.label}"
-        kld = measure_choice(layout, {**reference, group.name: option}, setup, config, label)
+        kld = measure_choice(layout, {**reference, group.name: option}, setup, config, label, imatrix)
         difference = kld - base_kld
         result = Measurement(group.name, option.label, float(kld.mean()), float(difference.mean()),
                              float(difference.std(ddof=1) / math.sqrt(len(difference))))
@@ -91,22 +93,22 @@ def run_scan(layout: MixLayout, folder: Path, setup: TextSetup, config: EvalConf
 
 
 def _reference_kld(layout: MixLayout, folder: Path, reference: dict[str, GroupOption], setup: TextSetup,
-                   config: EvalConfig) -> np.ndarray:
+                   config: EvalConfig, imatrix: dict[str, np.ndarray] | None) -> np.ndarray:
     path = folder / "reference-kld.npy"
     if path.is_file():
         return np.load(path)
-    kld = measure_choice(layout, reference, setup, config, f"mix scan: reference (all {layout.reference_type})")
+    kld = measure_choice(layout, reference, setup, config, f"mix scan: reference (all {layout.reference_type})", imatrix)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, kld)
     return kld
 
 
 def measure_choice(layout: MixLayout, choice: dict[str, GroupOption], setup: TextSetup, config: EvalConfig,
-                   label: str) -> np.ndarray:
+                   label: str, imatrix: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Per-position KLD of the file that stores each group as `choice` says (written to a temporary file)."""
     with tempfile.TemporaryDirectory(prefix="quantwb-mix-") as tmp:
         probe = Path(tmp) / "probe.gguf"
         ftype = parse_gguf_type(layout.reference_type).ftype
-        quantize_file(layout.source, probe, ftype, nthread=config.runner_options().threads,
+        quantize_file(layout.source, probe, ftype, imatrix=imatrix, nthread=config.runner_options().threads,
                       overrides=override_ids(overrides(layout, choice)))
         return position_stats(probe, setup, config, label).kld

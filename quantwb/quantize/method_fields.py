@@ -7,7 +7,7 @@ Each is a strict model (extra="forbid"); a method's row in methods.py names the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -102,6 +102,8 @@ class MixOptions(_Strict):
     chunks: int | None = Field(default=None, ge=1, description="windows of the choosing text per scan measurement")
     layers_per_group: int | None = Field(default=None, ge=1, description="layers whose weights of one kind share a type")
     ctx: int | None = Field(default=None, ge=16, description="tokens per window")
+    score: Literal["fisher", "full", "proxy"] | None = Field(default=None, description="how options are scored")
+    imatrix: str | None = Field(default=None, description="auto (computed on the choosing text), none, or a file")
 
     @field_validator("candidates", mode="before")
     @classmethod
