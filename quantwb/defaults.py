@@ -7,7 +7,12 @@ MODEL = "smollm2-135m"  # the built-in model a quantize command (gguf, awq, gptq
 # Measuring: the text scored for PPL/KLD and its windows.
 EVAL_TEXT = "wiki"  # the packaged Wikipedia excerpt
 EVAL_CTX = 512  # tokens per window, llama-perplexity's default
-GEN_TOKENS = 32  # greedy tokens timed for generation speed
+GEN_TOKENS = 32  # greedy tokens quantwb's evaluator times for its own generation throughput
+# The runtime's own speed (evaluate/runtime_speed.py), llama-bench's tests: pp512 and tg128. llama-bench times
+# 5 runs after a warm-up; 3 keep a 135M model's measurement to seconds on 2 cores.
+RUNTIME_PP_TOKENS = 512
+RUNTIME_TG_TOKENS = 128
+RUNTIME_SPEED_REPS = 3
 RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_DIR/<plan name>
 OUT_DIR = "."  # where the quantize commands and `mix` write their variants
 JOBS = 1  # variants a sweep makes and measures at once

@@ -144,6 +144,8 @@ class Resources(_Strict):
 
     peak_rss_load_bytes: int | None = None
     peak_rss_eval_bytes: int | None = None
+    # quantwb's evaluator's own throughput (its scoring forwards, its timed greedy decode), not the runtime's
+    # (Runtime.speed)
     prompt_tokens_per_s: float | None = None
     gen_tokens_per_s: float | None = None
     device: str = "cpu"  # where the variant ran: cpu, cuda, cuda:N
@@ -163,6 +165,21 @@ class RuntimeMemory(_Strict):
                                     "(to 0.01 MiB): model, kv_cache, compute and output buffer bytes")
 
 
+class RuntimeSpeed(_Strict):
+    """Tokens per second of the variant's runtime, in a fresh process of its own: llama-bench's pp and tg tests
+    (llama.cpp), `generate` (transformers). Not quantwb's evaluator's throughput (`resources`)."""
+
+    method: Literal["llama-bench", "generate"] = Field(description="llama-bench: llama_decode of a prompt batch and "
+                                                       "of single tokens; generate: transformers' greedy generate")
+    pp_tokens: int = Field(description="prompt tokens processed in one run (pp512: 512)")
+    tg_tokens: int = Field(description="tokens generated one at a time in one run (tg128: 128)")
+    reps: int = Field(description="timed runs, after one untimed warm-up")
+    pp_tokens_per_s: float = Field(description="prompt tokens/s, mean over the runs")
+    pp_tokens_per_s_sd: float | None = Field(default=None, description="standard deviation over the runs")
+    tg_tokens_per_s: float = Field(description="generated tokens/s, mean over the runs")
+    tg_tokens_per_s_sd: float | None = Field(default=None, description="standard deviation over the runs")
+
+
 class Runtime(_Strict):
     """The variant as its ecosystem runs it (llama.cpp for a GGUF, transformers for an HF folder), measured
     in a fresh process per context: what a user needs to run it, unlike the evaluator's own peak."""
@@ -175,6 +192,8 @@ class Runtime(_Strict):
     kv_type: str = Field(description="element type of the K/V cache: f16 (llama.cpp's default), q8_0, ...; f32 or "
                          "bf16 for transformers (the model's dtype)")
     runtime_rss_bytes: list[RuntimeMemory] = Field(description="one per context measured, the evaluation's first")
+    speed: RuntimeSpeed | None = Field(default=None, description="tokens/s as the runtime runs it, on this device "
+                                       "with these threads (None: a record from before quantwb measured it)")
 
 
 class Sidecar(_Strict):
@@ -226,7 +245,7 @@ class Record(_Strict):
     resources: Resources = Field(default_factory=Resources,
                                  description="the evaluator's own costs: peak_rss_eval_bytes is quantwb's evaluation "
                                  "process (the eval process peak), not what running the variant takes (see runtime)")
-    runtime: Runtime | None = Field(default=None, description="text: memory as the variant's runtime holds it "
+    runtime: Runtime | None = Field(default=None, description="text: memory and speed as the variant's runtime has them "
                                     "(None: a record from before quantwb measured it)")
     library_versions: dict[str, str] = Field(default_factory=dict)
     environment: dict[str, str] = Field(default_factory=dict)

@@ -55,12 +55,18 @@ def text_record(spec: tuple, baseline: r.BaselineInfo = BASE, text: r.TextData =
 TINY_SHAPE = r.KVShape(n_layers=2, n_kv_heads=2, key_dim=64, value_dim=64)
 
 
+# llama-bench's pp512 and tg128 as the runtime measures them
+SPEED = r.RuntimeSpeed(method="llama-bench", pp_tokens=512, tg_tokens=128, reps=3, pp_tokens_per_s=900.0,
+                       pp_tokens_per_s_sd=12.0, tg_tokens_per_s=60.0, tg_tokens_per_s_sd=1.5)
+
+
 def with_runtime(record: r.Record, rss_by_ctx: dict[int, int], kv_type: str = "f16",
-                 shape: r.KVShape | None = TINY_SHAPE, engine: str = "llama.cpp") -> r.Record:
-    """`record` as quantwb writes it now: the runtime's RSS at each context, and the KV cache's shape."""
-    runtime = r.Runtime(engine=engine, engine_version=f"{engine} 1.0", device="cpu", threads=2, kv_type=kv_type,
+                 shape: r.KVShape | None = TINY_SHAPE, engine: str = "llama.cpp", speed: r.RuntimeSpeed | None = None,
+                 device: str = "cpu") -> r.Record:
+    """`record` as quantwb writes it now: the runtime's RSS at each context (and speed), and the KV cache's shape."""
+    runtime = r.Runtime(engine=engine, engine_version=f"{engine} 1.0", device=device, threads=2, kv_type=kv_type,
                         runtime_rss_bytes=[r.RuntimeMemory(ctx=ctx, rss_bytes=rss, prompt_tokens=16, gen_tokens=16)
-                                           for ctx, rss in rss_by_ctx.items()])
+                                           for ctx, rss in rss_by_ctx.items()], speed=speed)
     return record.model_copy(update={"runtime": runtime,
                                      "variant": record.variant.model_copy(update={"kv_geometry": shape})})
 

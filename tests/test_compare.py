@@ -13,7 +13,7 @@ from quantwb.reports.compare import CompareOptions, compare
 from quantwb.reports.machine import render_csv, render_json
 from quantwb.reports.markdown import render_markdown
 from tests.cli_helpers import invoke, one_error_line, quantwb
-from tests.report_records import BASE, TEXT, VARIANTS, tasks_record, text_record, write_all
+from tests.report_records import BASE, SPEED, TEXT, VARIANTS, tasks_record, text_record, with_runtime, write_all
 
 
 def test_rows_merge_sort_and_pareto(tmp_path: Path) -> None:
@@ -51,7 +51,8 @@ def test_markdown_states_baseline_origin_and_data(tmp_path: Path) -> None:
     assert "Tasks (lm-eval): arc_easy, hellaswag; first 50 documents of each task, 0-shot" in text
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert lines[0].split(" | ")[:4] == ["| variant", "format", "method", "bpw"]
-    assert "KLD p99" in lines[0] and "arc_easy acc_norm %" in lines[0] and "gen tok/s" in lines[0]
+    assert "KLD p99" in lines[0] and "arc_easy acc_norm %" in lines[0]
+    assert "tok/s" not in lines[0]  # records without the runtime's speed: no speed column, not the evaluator's
     q2 = next(line for line in lines if "m-Q2_K" in line)
     assert q2.startswith("| ★ m-Q2_K |") and "57.2 MiB" in q2 and "35.0 ± 7.0" in q2
     assert "| 35.00 ± 0.35 | 1.7500 ± 0.0010 | 0.550 ± 0.011 | 4.95 |" in q2
@@ -153,19 +154,28 @@ def test_task_settings_must_agree_where_they_change_numbers(tmp_path: Path) -> N
 
 def test_speed_from_different_devices_is_labelled_not_mixed(tmp_path: Path) -> None:
     for i, spec in enumerate(VARIANTS[:3]):
-        record = text_record(spec)
         device = "cuda" if i == 1 else "cpu"
-        r.write_record(record.model_copy(update={"resources": record.resources.model_copy(update={"device": device})}), tmp_path)
+        r.write_record(with_runtime(text_record(spec), {512: 2**28}, speed=SPEED, device=device), tmp_path)
     text = render_markdown(compare([tmp_path]))
     assert "speed was measured on different devices (cpu, cuda)" in text
-    assert "1000 (cuda)" in text and "1000 (cpu)" in text
+    assert "| pp512 tok/s (llama.cpp, 2 threads) | tg128 tok/s (llama.cpp, 2 threads) |" in text
+    assert "| 900 (cuda) | 60 (cuda) |" in text and "| 900 (cpu) | 60 (cpu) |" in text
 
 
-def test_speed_from_one_device_says_which(tmp_path: Path) -> None:
-    for spec in VARIANTS[:3]:
-        r.write_record(text_record(spec), tmp_path)
+def test_speed_header_states_what_the_rows_share_and_cells_what_differs(tmp_path: Path) -> None:
+    for spec in VARIANTS[1:3]:
+        r.write_record(with_runtime(text_record(spec), {512: 2**28}, speed=SPEED), tmp_path)
     text = render_markdown(compare([tmp_path]))
-    assert "Speed measured on: cpu" in text and "(cpu)" not in text
+    assert "| pp512 tok/s (llama.cpp, 2 threads, cpu) | tg128 tok/s (llama.cpp, 2 threads, cpu) |" in text
+    assert "(cpu)" not in text and "different devices" not in text
+    hf = SPEED.model_copy(update={"method": "generate", "tg_tokens_per_s": 20.0})
+    r.write_record(with_runtime(text_record(VARIANTS[0]), {512: 2**29}, engine="transformers", speed=hf), tmp_path)
+    text = render_markdown(compare([tmp_path]))
+    assert "| pp512 tok/s (2 threads, cpu) | tg128 tok/s (2 threads, cpu) |" in text
+    assert "| 900 (transformers) | 20 (transformers) |" in text and "| 900 (llama.cpp) | 60 (llama.cpp) |" in text
+    assert ("Speed: tokens/s of a fresh llama.cpp process (llama.cpp 1.0, cpu, 2 threads), llama-bench's method: "
+            "pp512 decodes one batch of 512 random token ids, tg128 decodes 128 tokens one at a time") in text
+    assert "Speed: tokens/s of a fresh transformers process (transformers 1.0, cpu, 2 threads), greedy generate" in text
 
 
 def test_cli_without_results_reads_the_default_sweeps_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

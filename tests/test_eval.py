@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+from quantwb.evaluate.runtime_speed import SpeedTest
 from quantwb.quantize.llama_quantize import llama_load_report
 from quantwb.records import read_record
 
 CTX, CHUNKS = 64, 12
+SPEED_TEST = SpeedTest(pp_tokens=64, tg_tokens=16, reps=2)  # the tiny model's, in seconds
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +39,8 @@ def tiny_ggufs(tiny_model: Path, eval_home: Path, tmp_path_factory: pytest.TempP
 def tiny_records(tiny_model: Path, tiny_ggufs: dict[str, Path], story_text: Path, eval_home: Path,
                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("records")
-    config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=CTX, chunks=CHUNKS, out_dir=out, gen_tokens=8)
+    config = EvalConfig(base=str(tiny_model), text=str(story_text), ctx=CTX, chunks=CHUNKS, out_dir=out, gen_tokens=8,
+                        runtime_speed=SPEED_TEST)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANTWB_HOME", str(eval_home))
         patch.setenv("HF_HUB_OFFLINE", "1")
@@ -141,3 +144,12 @@ def test_records_carry_the_runtimes_memory_and_the_kv_shape(tiny_records) -> Non
     base = tiny_records["base"].runtime
     assert base.engine == "transformers" and base.dtype == "float32" and base.kv_type == "f32"
     assert base.runtime_rss_bytes[0].prompt_tokens == CTX - base.runtime_rss_bytes[0].gen_tokens
+
+
+def test_records_carry_the_runtimes_speed_beside_the_evaluators(tiny_records) -> None:
+    for name, record in tiny_records.items():
+        speed = record.runtime.speed
+        assert speed.method == ("generate" if name == "base" else "llama-bench"), name
+        assert (speed.pp_tokens, speed.tg_tokens, speed.reps) == (64, 16, 2), name
+        assert 0 < speed.tg_tokens_per_s < speed.pp_tokens_per_s < math.inf, name
+        assert record.resources.gen_tokens_per_s > 0  # the evaluator's own throughput stays where it was

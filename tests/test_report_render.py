@@ -16,7 +16,7 @@ from quantwb.reports.eval_table import TASK_COLUMNS, TEXT_COLUMNS, eval_tables
 from quantwb.reports.machine import render_csv
 from quantwb.reports.numbers import fixed, human_bytes
 from quantwb.reports.variants import METRICS, VariantRow, known_metrics
-from tests.report_records import VARIANTS, tasks_record, text_record, with_runtime, write_all
+from tests.report_records import SPEED, VARIANTS, tasks_record, text_record, with_runtime, write_all
 
 REPORTS = Path(__file__).resolve().parents[1] / "quantwb" / "reports"
 
@@ -27,11 +27,15 @@ def _text_cells(record: r.Record) -> list[str]:
 
 
 def test_eval_text_row_keeps_its_formats() -> None:
-    q4 = text_record(VARIANTS[5])  # m-Q4_K_M: 92 MB, 4.9 bpw, PPL 21, KLD 0.04
+    q4 = with_runtime(text_record(VARIANTS[5]), {512: 190 * 2**20}, speed=SPEED)  # m-Q4_K_M: 92 MB, PPL 21, KLD 0.04
     assert [col.header for col in TEXT_COLUMNS] == [
-        "variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "run MiB", "pp tok/s", "tg tok/s"]
+        "variant", "type", "MiB", "bpw", "PPL", "KLD mean", "same top", "Δp RMS", "run MiB", "run pp tok/s",
+        "run tg tok/s"]
+    # the runtime's RSS and tokens/s, not the evaluator's (1000 and 50 tokens/s in the record's resources)
     assert _text_cells(q4) == [
-        "m-Q4_K_M", "Q4_K_M", "87.7", "4.90", "21.000 ± 0.210", "0.04000 ± 0.00080", "98.00 %", "-0.60 %", "422", "1000", "50.0"]
+        "m-Q4_K_M", "Q4_K_M", "87.7", "4.90", "21.000 ± 0.210", "0.04000 ± 0.00080", "98.00 %", "-0.60 %", "190", "900",
+        "60.0"]
+    assert _text_cells(text_record(VARIANTS[5]))[-3:] == ["422", "-", "-"]  # an older record: no runtime speed
 
 
 def test_eval_text_row_shows_unmeasured_as_dash() -> None:
@@ -118,4 +122,30 @@ def test_ram_column_is_the_runtimes_and_old_records_say_theirs_is_the_evaluators
     drill = html[html.index('<table id="memory">'):]
     assert "<td>8192</td><td>360.0 MiB</td>" in drill  # every context measured, not only the evaluation's
     assert f"<td>{human_bytes(100_000_000 + 350_000_000)}</td>" in drill  # the evaluator's peak moved here
+    assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill
+
+
+def test_speed_columns_are_the_runtimes_and_old_records_render_blank(tmp_path: Path) -> None:
+    from quantwb.reports.html import render_html
+    from quantwb.reports.markdown import render_markdown
+
+    r.write_record(with_runtime(text_record(VARIANTS[3]), {512: 190 * 2**20}, speed=SPEED), tmp_path)
+    r.write_record(text_record(VARIANTS[5]), tmp_path)  # m-Q4_K_M: from before the runtime's speed was measured
+    r.write_record(text_record(VARIANTS[6]), tmp_path)  # m-Q2_K: likewise
+    report = compare([tmp_path])
+    text = render_markdown(report)
+    header = next(line for line in text.splitlines() if line.startswith("| variant"))
+    assert header.endswith("| pp512 tok/s (llama.cpp, 2 threads, cpu) | tg128 tok/s (llama.cpp, 2 threads, cpu) |")
+    assert next(line for line in text.splitlines() if "m-Q5_K_M |" in line).endswith("| 900 | 60 |")
+    for name in ("m-Q4_K_M", "m-Q2_K"):  # blank, not the evaluator's 1000 and 50 tokens/s
+        assert next(line for line in text.splitlines() if f"{name} |" in line).endswith("| – | – |")
+    notes = [line for line in text.splitlines() if "not measured by their runtime" in line]
+    assert notes == ["- Speed of m-Q2_K, m-Q4_K_M not measured by their runtime: their records predate it (evaluate "
+                     "them again for it); quantwb's evaluator's own throughput is in the JSON report (gen_tokens_per_s)"]
+    values = {row.variant.name: (row.value("runtime_tg_tokens_per_s"), row.value("gen_tokens_per_s")) for row in report.rows}
+    assert values == {"m-Q5_K_M": (60.0, 50.0), "m-Q4_K_M": (None, 50.0), "m-Q2_K": (None, 50.0)}
+
+    drill = render_html(report)
+    drill = drill[drill.index('<table id="speed">'):]
+    assert "<td>pp512 900 ± 12</td><td>tg128 60 ± 1.5</td><td>1000</td><td>50</td>" in drill
     assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill

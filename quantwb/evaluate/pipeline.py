@@ -28,7 +28,8 @@ from quantwb.evaluate.base_tokens import BaseTokens
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
-from quantwb.evaluate.runtime_record import kv_shape, measure_runtime_memory
+from quantwb.evaluate.runtime_record import kv_shape, measure_runtime_memory, measure_runtime_speed
+from quantwb.evaluate.runtime_speed import SpeedTest
 from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
 from quantwb.evaluate.tokens import (
@@ -87,6 +88,7 @@ class EvalConfig:
     runtime: bool = True  # also measure the variant as its runtime holds it (runtime.py), at ctx and runtime_ctxs
     runtime_ctxs: tuple[int, ...] = ()  # further contexts to measure the runtime's memory at
     runtime_kv_type: str = "f16"  # GGUF: llama.cpp's K/V cache type for the runtime measurement
+    runtime_speed: SpeedTest | None = SpeedTest()  # the runtime's tokens/s (runtime_speed.py); None: not measured
 
     def runtime_contexts(self, eval_ctx: int) -> tuple[int, ...]:
         """The contexts the runtime is measured at: the evaluation's first, then the others asked for."""
@@ -201,8 +203,12 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
         extras = _position_data(fact, setup, config, result, decode)
         if contexts := config.runtime_contexts(setup.plan.ctx):
             options = config.runner_options()
-            extras["runtime"] = measure_runtime_memory(fact.name, fact.format, fact.path, contexts, options.threads,
-                                                       options.device, config.runtime_kv_type)
+            runtime = measure_runtime_memory(fact.name, fact.format, fact.path, contexts, options.threads,
+                                             options.device, config.runtime_kv_type)
+            if config.runtime_speed is not None:
+                runtime = runtime.model_copy(update={"speed": measure_runtime_speed(
+                    fact.name, fact.format, fact.path, options.threads, options.device, config.runtime_speed)})
+            extras["runtime"] = runtime
         paths.append(write_record(_record(fact, setup, config, result, extras), Path(config.out_dir)))
     return paths
 
@@ -298,12 +304,20 @@ def _is_current(path: Path, fact: Variant, setup: TextSetup, config: EvalConfig)
     measured = {m.ctx for m in record.runtime.runtime_rss_bytes} if record.runtime else set()
     if not set(config.runtime_contexts(setup.plan.ctx)) <= measured:
         return False  # a record without the runtime's memory (older, or at other contexts) is measured again
+    if config.runtime and config.runtime_speed is not None and not _same_speed_test(record, config.runtime_speed):
+        return False  # nor one without the runtime's speed as asked for
     sidecar = record.positions
     if sidecar is None or not (path.parent / sidecar.file).is_file() or sha256_file(path.parent / sidecar.file) != sidecar.sha256:
         return False  # a record without its per-position data is measured again
     return (record.variant.sha256 == fact.sha256 and record.baseline.sha256 == setup.base.sha256 and text is not None
             and text.sha256 == setup.text.sha256 and text.ctx == setup.plan.ctx and text.n_chunks == setup.plan.n_chunks
             and topk == wanted_topk and same_device)
+
+
+def _same_speed_test(record: Record, test: SpeedTest) -> bool:
+    speed = record.runtime.speed if record.runtime else None
+    return speed is not None and (speed.pp_tokens, speed.tg_tokens, speed.reps) == (test.pp_tokens, test.tg_tokens,
+                                                                                    test.reps)
 
 
 def variant_info(fact: Variant, base_identities: set[str] | None = None) -> VariantInfo:

@@ -1,4 +1,5 @@
-"""The record's runtime block and KV shape: one fresh process per context (runtime.py), summed up for the record."""
+"""The record's runtime block and KV shape: one fresh process per context (runtime.py) for the memory, and one
+more for the speed (runtime_speed.py), summed up for the record."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Literal
 
 from quantwb.errors import InputError
 from quantwb.evaluate.runtime import RuntimeJob, measure_runtime
+from quantwb.evaluate.runtime_speed import SpeedJob, SpeedTest, measure_speed
 from quantwb.formats.kv_geometry import kv_geometry
-from quantwb.records import KVShape, Runtime, RuntimeMemory
+from quantwb.records import KVShape, Runtime, RuntimeMemory, RuntimeSpeed
 from quantwb.workers import run_isolated
 
 log = logging.getLogger(__name__)
@@ -42,3 +44,14 @@ def measure_runtime_memory(label: str, fmt: Literal["hf", "gguf"], path: Path, c
         runtime_rss_bytes=[RuntimeMemory(ctx=res.ctx, rss_bytes=res.rss_bytes, prompt_tokens=res.prompt_tokens,
                                          gen_tokens=res.gen_tokens, buffers=res.buffers) for res in results],
     )
+
+
+def measure_runtime_speed(label: str, fmt: Literal["hf", "gguf"], path: Path, threads: int, device: str,
+                          test: SpeedTest | None = None) -> RuntimeSpeed:
+    """The runtime's prompt and generation tokens/s (runtime_speed.py; `test` default: pp512, tg128), in a fresh
+    process of their own."""
+    job = SpeedJob(fmt, Path(path), threads, device, test or SpeedTest())
+    speed = run_isolated(measure_speed, job, f"{label} runtime speed")
+    log.info("%s: runtime pp%d %.1f tokens/s, tg%d %.1f tokens/s (%d threads, %s)", label, speed.pp_tokens,
+             speed.pp_tokens_per_s, speed.tg_tokens, speed.tg_tokens_per_s, threads, device)
+    return speed

@@ -26,8 +26,9 @@ TEXT_COLUMNS: tuple[Column[VariantRow], ...] = (
     Column("same top", metric_cell("same_top_pct", fixed(2, " %"))),
     Column("Δp RMS", metric_cell("delta_p_rms_pct", fixed(2, " %"))),
     Column("run MiB", metric_cell("peak_rss_bytes", fixed(0, divisor=_MIB))),  # the runtime's RSS at the eval's ctx
-    Column("pp tok/s", metric_cell("prompt_tokens_per_s", fixed(0))),
-    Column("tg tok/s", metric_cell("gen_tokens_per_s", fixed(1))),
+    # the runtime's own tokens/s (llama-bench's pp and tg, or generate), not the evaluator's (in the record)
+    Column("run pp tok/s", metric_cell("runtime_pp_tokens_per_s", fixed(0))),
+    Column("run tg tok/s", metric_cell("runtime_tg_tokens_per_s", fixed(1))),
 )
 
 _SCORE = fixed(4)

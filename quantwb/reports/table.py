@@ -9,7 +9,8 @@ from typing import Generic, TypeVar
 from quantwb.reports.compare import Report
 from quantwb.reports.numbers import MISSING, Formatter, UncFormatter, human_bytes, number, with_unc
 from quantwb.reports.paired_cells import flip_columns, paired_columns, statistics_lines
-from quantwb.reports.variants import VariantRow, ram_is_evaluators, speed_device
+from quantwb.reports.speed_cells import speed_columns, speed_lines
+from quantwb.reports.variants import VariantRow, ram_is_evaluators
 
 PARETO_MARK = "★"
 
@@ -114,35 +115,13 @@ def columns(report: Report) -> list[Column]:
     tasks = [column for key in report.task_columns for column in (
         Column(f"{key.replace('.', ' ')} %" if ".acc" in key else key.replace(".", " "), _task_cell(key)),
         *(Column(header, cell) for header, cell in flip_columns(report, key)))]
-    devices = speed_devices(report)
-    speed = [
-        Column("prompt tok/s", _speed_cell("prompt_tokens_per_s", 4, devices)),
-        Column("gen tok/s", _speed_cell("gen_tokens_per_s", 3, devices)),
-    ]
+    speed = [Column(header, cell) for header, cell in speed_columns(report)]
     # what each GGUF holds, since a type name hides it (llama.cpp's "Q4_K_M" may be mostly Q5_0)
     types = ([Column("tensor types", lambda row: type_mix(row.variant.tensor_types), numeric=False)]
              if any(row.variant.tensor_types for row in report.rows) else [])
     fixed[3:3] = types
     chosen = [*fixed, *tasks, *speed]
     return [col for col in chosen if not col.numeric or any(col.cell(row) != MISSING for row in report.rows)]
-
-
-def speed_devices(report: Report) -> list[str]:
-    """The devices the rows' speed figures were measured on, in row order, each once."""
-    return list(dict.fromkeys(d for row in report.rows if (d := speed_device(row)) is not None))
-
-
-def _speed_cell(name: str, digits: int, devices: list[str]) -> Callable[[VariantRow], str]:
-    """A speed figure; where rows ran on different devices, each cell names its own, so no column mixes them unsaid."""
-    plain = metric_cell(name, lambda v: number(v, digits))
-    if len(devices) < 2:
-        return plain
-
-    def cell(row: VariantRow) -> str:
-        text = plain(row)
-        return text if text == MISSING else f"{text} ({speed_device(row)})"
-
-    return cell
 
 
 def cells(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -174,13 +153,7 @@ def preamble(report: Report) -> list[str]:
         documents = f"first {limit} documents of each task" if limit else "every document"
         shots_text = "each task's default number of few-shot examples" if shots is None else f"{shots}-shot"
         lines.append(f"Tasks (lm-eval): {', '.join(report.task_names)}; {documents}, {shots_text}")
-    devices = speed_devices(report)
-    if len(devices) > 1:
-        lines.append(f"Warning: speed was measured on different devices ({', '.join(devices)}); each speed cell names its "
-                     "device, and figures from different devices do not compare")
-    elif devices:
-        lines.append(f"Speed measured on: {devices[0]}")
-    lines += runtime_lines(report)
+    lines += runtime_lines(report) + speed_lines(report)
     if report.pareto_metric:
         lines.append(f"{PARETO_MARK} Pareto-optimal: no other variant is both smaller and lower in {report.pareto_metric}. Sorted by size.")
     return lines + statistics_lines(report)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantwb.records import BaselineInfo, Metric, Record, RuntimeMemory, VariantInfo
+from quantwb.records import BaselineInfo, Metric, Record, RuntimeMemory, RuntimeSpeed, VariantInfo
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,10 @@ def _resources(row: VariantRow):
     return (row.text or row.tasks).resources  # type: ignore[union-attr]
 
 
-def speed_device(row: VariantRow) -> str | None:
-    """Where the speed figures of `row` were measured (cpu, cuda, cuda:N), or None without a text record."""
-    return row.text.resources.device if row.text and row.text.resources else None
+def runtime_speed(row: VariantRow) -> RuntimeSpeed | None:
+    """The runtime's own tokens/s (llama-bench's pp and tg, or transformers' generate), or None if not measured."""
+    runtime = row.text.runtime if row.text else None
+    return runtime.speed if runtime else None
 
 
 def _text_resources(row: VariantRow):
@@ -162,8 +163,16 @@ METRICS: dict[str, MetricDef] = {
     "same_top_pct_unc": MetricDef("uncertainty of same-top", "%", False, _opt(_kld, "same_top_p_unc", 100.0)),
     "delta_p_rms_pct": MetricDef("RMS of Δp, the change in the next token's probability", "%", False,
                                  _opt(_delta_p, "rms", 100.0)),
-    "prompt_tokens_per_s": MetricDef("prompt processing speed", "tokens/s", True, _opt(_resources, "prompt_tokens_per_s")),
-    "gen_tokens_per_s": MetricDef("generation speed", "tokens/s", True, _opt(_resources, "gen_tokens_per_s")),
+    "runtime_pp_tokens_per_s": MetricDef("prompt tokens/s of the variant's runtime in a fresh process (llama.cpp: "
+                                         "llama-bench's pp, 512 tokens by default; transformers: generate's prefill)", "tokens/s", True,
+                                         _opt(runtime_speed, "pp_tokens_per_s")),
+    "runtime_tg_tokens_per_s": MetricDef("generation tokens/s of the variant's runtime in a fresh process (llama.cpp: "
+                                         "llama-bench's tg, 128 tokens by default; transformers: generate)", "tokens/s", True,
+                                         _opt(runtime_speed, "tg_tokens_per_s")),
+    "prompt_tokens_per_s": MetricDef("quantwb's evaluator's own prompt throughput (its scoring passes), not the "
+                                     "runtime's", "tokens/s", True, _opt(_resources, "prompt_tokens_per_s")),
+    "gen_tokens_per_s": MetricDef("quantwb's evaluator's own greedy generation throughput, not the runtime's",
+                                  "tokens/s", True, _opt(_resources, "gen_tokens_per_s")),
 }
 
 # Which task metric a column shows when a task reports several: normalized accuracy first, as papers do.

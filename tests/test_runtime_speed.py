@@ -1,0 +1,52 @@
+"""The runtime's own speed (evaluate/runtime_speed.py) on the tiny model, through llama.cpp and transformers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from quantwb.evaluate.runtime_speed import SpeedJob, SpeedTest, measure_speed
+
+# Smaller than pp512/tg128: the tiny model's runs stay within seconds on a loaded 2-core machine.
+TINY_TEST = SpeedTest(pp_tokens=64, tg_tokens=16, reps=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_q8(tiny_model: Path, module_dir) -> Path:
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTWB_HOME", str(module_dir("speed-home")))
+        (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["Q8_0"], module_dir("speed"), imatrix=ImatrixChoice("none"))
+    return artifact.path
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+@pytest.mark.parametrize("fmt", ["gguf", "hf"])
+def test_runtime_speed_is_positive_and_states_its_counts(fmt: str, tiny_model: Path, tiny_q8: Path) -> None:
+    import torch
+
+    threads = torch.get_num_threads()
+    speed = measure_speed(SpeedJob(fmt, tiny_q8 if fmt == "gguf" else tiny_model, threads=1, test=TINY_TEST))
+    assert speed.method == ("llama-bench" if fmt == "gguf" else "generate")
+    assert (speed.pp_tokens, speed.tg_tokens, speed.reps) == (64, 16, 2)
+    for value in (speed.pp_tokens_per_s, speed.tg_tokens_per_s, speed.pp_tokens_per_s_sd, speed.tg_tokens_per_s_sd):
+        assert value is not None and math.isfinite(value) and value >= 0
+    assert _positive(speed.pp_tokens_per_s) and _positive(speed.tg_tokens_per_s)
+    # a batch of prompt tokens runs faster per token than tokens decoded one at a time
+    assert speed.pp_tokens_per_s > speed.tg_tokens_per_s
+    assert torch.get_num_threads() == threads  # torch's process-wide thread count is put back
+
+
+def test_record_path_runs_llama_bench_sizes_in_a_fresh_process(tiny_q8: Path) -> None:
+    from quantwb.evaluate.runtime_record import measure_runtime_speed
+
+    speed = measure_runtime_speed("tiny-Q8_0", "gguf", tiny_q8, threads=1, device="cpu")
+    assert (speed.pp_tokens, speed.tg_tokens, speed.reps) == (512, 128, 3)  # pp512, tg128, 3 runs
+    assert _positive(speed.pp_tokens_per_s) and _positive(speed.tg_tokens_per_s)
