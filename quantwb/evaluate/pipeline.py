@@ -28,7 +28,7 @@ from quantwb.evaluate.base_tokens import BaseTokens
 from quantwb.evaluate.passes import BasePassJob, VariantPassJob, VariantPassResult, run_base_pass, run_variant_pass
 from quantwb.evaluate.perplexity import perplexity
 from quantwb.evaluate.runners import RunnerOptions
-from quantwb.evaluate.runtime_record import kv_shape, measure_runtime_memory, measure_runtime_speed
+from quantwb.evaluate.runtime_record import kv_shape, measure_runtime_memory
 from quantwb.evaluate.runtime_speed import SpeedTest
 from quantwb.evaluate.task_records import check_tasks, write_task_records
 from quantwb.evaluate.tokenizer_json import agreeing_tokenizer
@@ -203,12 +203,8 @@ def _text_records(facts: list[Variant], base: ModelSource, base_n_params: int | 
         extras = _position_data(fact, setup, config, result, decode)
         if contexts := config.runtime_contexts(setup.plan.ctx):
             options = config.runner_options()
-            runtime = measure_runtime_memory(fact.name, fact.format, fact.path, contexts, options.threads,
-                                             options.device, config.runtime_kv_type)
-            if config.runtime_speed is not None:
-                runtime = runtime.model_copy(update={"speed": measure_runtime_speed(
-                    fact.name, fact.format, fact.path, options.threads, options.device, config.runtime_speed)})
-            extras["runtime"] = runtime
+            extras["runtime"] = measure_runtime_memory(fact.name, fact.format, fact.path, contexts, options.threads,
+                                                       options.device, config.runtime_kv_type, config.runtime_speed)
         paths.append(write_record(_record(fact, setup, config, result, extras), Path(config.out_dir)))
     return paths
 

@@ -1,5 +1,5 @@
-"""Speed as a runtime runs the variant, in a fresh process of its own: not the one runtime.py measures the RSS
-of, whose peak must stay that of its short prompt.
+"""Speed as a runtime runs the variant, in a fresh process: the one runtime.py measured the peak RSS of, after
+that peak was read (runtime_record.py), so the memory figure stays that of its short prompt.
 
 GGUF: llama.cpp through llama-cpp-python, llama-bench's method on its low-level API. pp: `llama_decode` of one
 batch of `pp_tokens` random token ids (the first the BOS where the model adds one) into an empty KV cache. tg:
@@ -49,7 +49,7 @@ class SpeedJob:
 
 
 def measure_speed(job: SpeedJob) -> RuntimeSpeed:
-    """Run `job` here; call it through workers.run_isolated, so no other work shares the process's threads."""
+    """Run `job` here, in a process no other work shares the threads of (runtime_record runs it in the runtime's)."""
     from quantwb.quiet import quiet_libraries
 
     with quiet_libraries():
