@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from quantwb import records as r
+from quantwb.errors import NoFitError
 from quantwb.reports.compare import compare
 from quantwb.reports.recommend import Budgets, ram_needed, recommend
 from tests.cli_helpers import invoke, one_error_line
@@ -108,3 +109,17 @@ def test_compare_shows_the_recommendation_above_the_table(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     first, _, table = result.stdout.partition("\n")
     assert first.startswith("recommended: m-Q5_K_M") and "m-Q2_K" in table
+
+
+def test_min_gen_tps_reads_the_runtimes_speed(tmp_path: Path) -> None:
+    """The evaluator's own 50 tokens/s is not what a runtime generates: the budget reads the runtime's tg figure, and
+    a record without one is excluded with a line saying why."""
+    speed = r.RuntimeSpeed(method="llama-bench", pp_tokens=512, tg_tokens=128, reps=3, pp_tokens_per_s=900.0,
+                           pp_tokens_per_s_sd=5.0, tg_tokens_per_s=80.0, tg_tokens_per_s_sd=1.0)
+    r.write_record(with_runtime(text_record(VARIANTS[3]), {512: 190_000_000}, speed=speed), tmp_path)
+    r.write_record(text_record(VARIANTS[5]), tmp_path)  # from before the runtime's speed was measured
+    choice = recommend(compare([tmp_path]), Budgets(min_gen_tokens_per_s=60))
+    assert choice.best.name == "m-Q5_K_M" and choice.excluded == {"m-Q4_K_M": "--min-gen-tps 60"}
+    assert any("no runtime speed in the records of m-Q4_K_M" in line for line in choice.lines())
+    with pytest.raises(NoFitError, match="--min-gen-tps 81"):
+        recommend(compare([tmp_path]), Budgets(min_gen_tokens_per_s=81))

@@ -102,7 +102,8 @@ def recommend(report: Report, budgets: Budgets, by: str = DEFAULT_BY) -> Recomme
         kept = [row for row in left if test(row)]
         excluded.update({row.variant.name: label for row in left if row not in kept})
         if not kept:
-            notes = "".join(f"; {note.removeprefix('note: ')}" for note in ram_notes(rows, budgets) if "--max-ram" in label)
+            notes = "".join(f"; {note.removeprefix('note: ')}" for flag, note in _notes(rows, budgets)
+                            if label.startswith(flag))
             raise NoFitError(f"no variant fits {label} (the last {len(left)} candidate(s) exceed it){notes}")
         left = kept
     higher = higher_is_better(by, rows)
@@ -113,7 +114,7 @@ def recommend(report: Report, budgets: Budgets, by: str = DEFAULT_BY) -> Recomme
         difference = best.value - runner.value
         if best.uncertainty is not None and runner.uncertainty is not None:
             unc = math.hypot(best.uncertainty, runner.uncertainty)
-    return Recommendation(by, higher, best, runner, difference, unc, budgets, len(left), excluded, ram_notes(rows, budgets))
+    return Recommendation(by, higher, best, runner, difference, unc, budgets, len(left), excluded, budget_notes(rows, budgets))
 
 
 def ram_needed(row: VariantRow, budgets: Budgets) -> float | None:
@@ -135,21 +136,33 @@ def ram_needed(row: VariantRow, budgets: Budgets) -> float | None:
     return peak - geometry.cache_bytes(measured_ctx, measured_type) + geometry.cache_bytes(budgets.ctx, target_type)
 
 
-def ram_notes(rows: list[VariantRow], budgets: Budgets) -> tuple[str, ...]:
-    """One line per kind of record whose RAM could not be counted as asked: no runtime figure, no KV shape."""
-    if budgets.max_ram_bytes is None:
-        return ()
+def budget_notes(rows: list[VariantRow], budgets: Budgets) -> tuple[str, ...]:
+    """One line per kind of record whose RAM or speed could not be counted as asked: no runtime figure, no KV shape,
+    no runtime speed."""
+    return tuple(note for _, note in _notes(rows, budgets))
+
+
+def _notes(rows: list[VariantRow], budgets: Budgets) -> list[tuple[str, str]]:
+    """(the budget flag it is about, the note)."""
     notes = []
+    if budgets.min_gen_tokens_per_s is not None:
+        slow = [row.variant.name for row in rows if row.value("runtime_tg_tokens_per_s") is None]
+        if slow:
+            notes.append(("--min-gen-tps", f"note: no runtime speed in the records of {', '.join(slow)} (made before "
+                                           "quantwb measured it), so --min-gen-tps excludes them"))
+    if budgets.max_ram_bytes is None:
+        return notes
     evaluators = [row.variant.name for row in rows if row.text and row.text.runtime is None and row.value("peak_rss_bytes")]
     if evaluators:
-        notes.append(f"note: the RAM of {', '.join(evaluators)} is quantwb's evaluation process's peak, not the runtime's "
-                     "(records from before quantwb measured the runtime)")
+        notes.append(("--max-ram", f"note: the RAM of {', '.join(evaluators)} is quantwb's evaluation process's peak, not "
+                                   "the runtime's (records from before quantwb measured the runtime)"))
     if budgets.ctx is not None:
         shapeless = [row.variant.name for row in rows if row.variant.kv_geometry is None]
         if shapeless:
-            notes.append(f"note: no KV cache shape in the records of {', '.join(shapeless)} (made before quantwb recorded "
-                         f"it): their RAM at {budgets.ctx} tokens is not known, so --max-ram excludes them")
-    return tuple(notes)
+            notes.append(("--max-ram", f"note: no KV cache shape in the records of {', '.join(shapeless)} (made before "
+                                       f"quantwb recorded it): their RAM at {budgets.ctx} tokens is not known, so "
+                                       "--max-ram excludes them"))
+    return notes
 
 
 def _budget_tests(budgets: Budgets) -> list[tuple[str, Callable[[VariantRow], bool]]]:
@@ -163,7 +176,7 @@ def _budget_tests(budgets: Budgets) -> list[tuple[str, Callable[[VariantRow], bo
                       lambda row: (ram := ram_needed(row, budgets)) is not None and ram <= (budgets.max_ram_bytes or 0)))
     if budgets.min_gen_tokens_per_s is not None:
         tests.append((f"--min-gen-tps {budgets.min_gen_tokens_per_s:g}",
-                      lambda row: (tps := row.value("gen_tokens_per_s")) is not None
+                      lambda row: (tps := row.value("runtime_tg_tokens_per_s")) is not None
                       and tps >= (budgets.min_gen_tokens_per_s or 0)))
     return tests
 
