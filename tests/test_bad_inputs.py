@@ -530,6 +530,9 @@ def test_outputs_are_written_with_the_umask(tmp_path: Path) -> None:
     ("{method: rtn, bits: 4, group_size: 7}", "plan tiny: variant rtn-w4g7: --group-size 7 does not divide"),
     ("{method: gguf-mix, match: Q4_K_M, options: {candidates: [Q4_K, Q9_Z]}}",
      "plan tiny: variant mix-Q4_K_M: option candidates: unknown candidate type 'Q9_Z'"),
+    # a mix chosen on the text that would judge it
+    ("{method: gguf-mix, match: Q4_K_M, calibration: {text: wiki}}",
+     "plan tiny: variant mix-Q4_K_M: a mix chooses its types on the calibration text (wiki) and would be judged on"),
     ("{method: gguf, type: Q4_K_M, options: {imatrix: no-such.imatrix}}",
      "plan tiny: variant Q4_K_M: --imatrix no-such.imatrix: not auto, compute, none, or an existing imatrix file"),
     # misspelt options are refused when the plan is read (each method's options are a strict model)

@@ -15,7 +15,8 @@ from quantwb.sweep.plan import load_plan, parse_plan
 from quantwb.sweep.step_kinds import ChainState, chain_steps
 from tests.cli_helpers import invoke, one_error_line, quantwb
 
-DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "IQ4_XS-imatrix", "awq-w4g64", "gptq-w4g64"]
+DEFAULT_IDS = ["base", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K", "Q4_K_M-imatrix", "IQ4_XS-imatrix", "mix-Q4_K_M",
+               "awq-w4g64", "gptq-w4g64"]
 
 
 def test_default_plan() -> None:
@@ -24,7 +25,7 @@ def test_default_plan() -> None:
     assert [v.id for v in plan.variants] == DEFAULT_IDS
     iq4 = plan.variant("IQ4_XS-imatrix").spec(plan.calibration)
     assert iq4.method == "gguf" and iq4.gguf_type == "IQ4_XS" and iq4.option("imatrix") == "compute"
-    assert iq4.calibration is not None and iq4.calibration.text == "wiki"
+    assert iq4.calibration is not None and iq4.calibration.text == "c4"  # calibrated on text other than the judging text
     gptq = plan.variant("gptq-w4g64").spec(plan.calibration)
     assert (gptq.method, gptq.bits, gptq.group_size) == ("gptq", 4, 64) and 576 % gptq.group_size == 0
     q4 = plan.variant("Q4_K_M").spec(plan.calibration)
@@ -87,7 +88,7 @@ def test_precisions_plan_parses() -> None:
      "variants.0 ({method: gguf, type: Q4_K_M, options: {imatrixx: true}}): options.imatrixx: not an option of gguf "
      "(options: imatrix, allow_requantize)"),
     ("models: [m]\nvariants: [{method: gguf-mix, match: Q4_K_M, options: {layers: 2}}]\n",
-     "options.layers: not an option of gguf-mix (options: candidates, chunks, layers_per_group, ctx)"),
+     "options.layers: not an option of gguf-mix (options: candidates, chunks, layers_per_group, ctx, score, imatrix)"),
     ("models: [m]\nvariants: [{method: gguf-mix, target_bpw: 4.5, options: {chunks: 0}}]\n",
      "options.chunks: Input should be greater than or equal to 1"),
     ("models: [m]\nvariants: [{method: gptq, bits: 4, options: {damp: 2}}]\n", "options.damp: Input should be less than 1"),
@@ -122,36 +123,42 @@ def test_cli_bad_plan_one_line(tmp_path: Path) -> None:
 DEFAULT_STEP_KEYS = {
     "base.text": "4250ea4a52bc02e3",
     "base.tasks": "a29c7bf5be220f6a",
-    "F16.quantize": "e292d9bd5f70ec7e",
-    "F16.text": "66ecee233ca65851",
-    "F16.tasks": "cfb38fe2822f5224",
-    "Q8_0.quantize": "de28530bb2aa68e7",
-    "Q8_0.text": "e3ad46f166e805ed",
-    "Q8_0.tasks": "6067547ab51bca26",
-    "Q6_K.quantize": "e6c7edf25f7b6af8",
-    "Q6_K.text": "42923567f12e8ae3",
-    "Q6_K.tasks": "7854823fb4ddc7b5",
-    "Q5_K_M.quantize": "2085dcc137c90ab9",
-    "Q5_K_M.text": "dbee40d611723899",
-    "Q5_K_M.tasks": "e524474d0d3ca28c",
-    "Q4_K_M.quantize": "3c656c264f17685d",
-    "Q4_K_M.text": "7aaee37d7ca6ca1f",
-    "Q4_K_M.tasks": "3046b86a1b2cc579",
-    "Q3_K_M.quantize": "a6574494b1caac0b",
-    "Q3_K_M.text": "6af224d57a857904",
-    "Q3_K_M.tasks": "c9afc3ff64961137",
-    "Q2_K.quantize": "3093cdd0de17dcbf",
-    "Q2_K.text": "1186ec096648db4b",
-    "Q2_K.tasks": "0dd35d31ea2f6767",
-    "IQ4_XS-imatrix.quantize": "f6ad16bb03a9b78a",
-    "IQ4_XS-imatrix.text": "7984dd06bb1ce69e",
-    "IQ4_XS-imatrix.tasks": "4c02223a3affb061",
-    "awq-w4g64.quantize": "3f4cc9e577990f29",
-    "awq-w4g64.text": "dc6ceea8bc0e4db3",
-    "awq-w4g64.tasks": "b2cf412e99f9dd09",
-    "gptq-w4g64.quantize": "7b21bef84bc9554d",
-    "gptq-w4g64.text": "39c3bcca95b5c070",
-    "gptq-w4g64.tasks": "ee475664d29c76d0",
+    "F16.quantize": "0b7f82ebf4253eec",
+    "F16.text": "65bab8367a8baa49",
+    "F16.tasks": "5f0fa6f765f817cc",
+    "Q8_0.quantize": "ae407fef698aa6d3",
+    "Q8_0.text": "cb5bb1edd6f353ac",
+    "Q8_0.tasks": "56a2b81b6e0bb3fd",
+    "Q6_K.quantize": "86de4c909928b98c",
+    "Q6_K.text": "b89548bb2eef9f53",
+    "Q6_K.tasks": "cf96761ddca75202",
+    "Q5_K_M.quantize": "acf4e090192a8c40",
+    "Q5_K_M.text": "cf404d332f96c0e9",
+    "Q5_K_M.tasks": "0b51fcb192862eb9",
+    "Q4_K_M.quantize": "b69bae699e18b50f",
+    "Q4_K_M.text": "158e543e81f5883c",
+    "Q4_K_M.tasks": "e3c0258ea311f41e",
+    "Q3_K_M.quantize": "9c0d0e5661887b85",
+    "Q3_K_M.text": "c4a879f29bf44101",
+    "Q3_K_M.tasks": "6fd001bbacb541f7",
+    "Q2_K.quantize": "ed43c00fcfd01d92",
+    "Q2_K.text": "1b4c8beb83efedf9",
+    "Q2_K.tasks": "4328c21759186be5",
+    "Q4_K_M-imatrix.quantize": "c68ee29ab91b4875",
+    "Q4_K_M-imatrix.text": "c4098c3003ff9fae",
+    "Q4_K_M-imatrix.tasks": "b1627e29e50839cf",
+    "IQ4_XS-imatrix.quantize": "d5856a723e8768f8",
+    "IQ4_XS-imatrix.text": "1af046300b15a890",
+    "IQ4_XS-imatrix.tasks": "b50af69f838918cc",
+    "mix-Q4_K_M.quantize": "4cfbfda76744f605",
+    "mix-Q4_K_M.text": "52a5f0e3a763264d",
+    "mix-Q4_K_M.tasks": "54e95006aced96dd",
+    "awq-w4g64.quantize": "fa06b0986ec52bfc",
+    "awq-w4g64.text": "a5b4863262556f28",
+    "awq-w4g64.tasks": "de50d113a2e961a4",
+    "gptq-w4g64.quantize": "8fc909972ac429c0",
+    "gptq-w4g64.text": "87c65cb0d90c80b8",
+    "gptq-w4g64.tasks": "d3e9e334057f808f",
 }
 
 

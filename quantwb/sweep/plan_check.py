@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from quantwb import defaults
-from quantwb.errors import QuantwbError
+from quantwb.errors import InputError, QuantwbError
 from quantwb.evaluate import task_packs
 from quantwb.formats.gguf_source import resolve_model
+from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.methods import get_quantizer
 from quantwb.sweep.plan import Plan
 
@@ -34,6 +35,15 @@ def check_plan(plan: Plan, models: tuple[str, ...] = (), variant_ids: tuple[str,
             if spec is not None:
                 _in_plan(plan, f"variant {variant.id}{of_model}",
                          lambda spec=spec: get_quantizer(spec.method).check(source, spec))  # noqa: B023 (called at once)
+                _in_plan(plan, f"variant {variant.id}", lambda spec=spec: _judged_elsewhere(plan, spec))  # noqa: B023
+
+
+def _judged_elsewhere(plan: Plan, spec: QuantSpec) -> None:
+    """A mix chooses on its calibration text: judged on the same text, it would be scored on what chose it."""
+    text = plan.evaluations.text
+    if spec.method == "gguf-mix" and text is not None and spec.calibration is not None and spec.calibration.text == text.name:
+        raise InputError(f"a mix chooses its types on the calibration text ({text.name}) and would be judged on the same "
+                         "text: give the plan (or the entry) a calibration text other than evaluations.text")
 
 
 def _in_plan(plan: Plan, where: str, check):
