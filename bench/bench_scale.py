@@ -1,7 +1,7 @@
 """Time and memory of quantwb's stages on 1B-class models, built offline from two real configurations.
 
-    python bench/bench_scale.py [--configs smollm2-135m,tinyllama-1.1b,llama3.2-1b] [--stages gguf,rtn,gptq,eval]
-                                [--windows 8,32] [--device auto] [--work DIR]
+    python bench/bench_scale.py [--configs smollm2-135m,tinyllama-1.1b,llama3.2-1b] [--stages gguf,rtn,gptq,eval,mix]
+                                [--windows 8,32] [--mix-chunks 4] [--device auto] [--work DIR]
 
 No hub: each model is randomly initialised from its published configuration (saved in bf16, as both are published)
 with SmolLM2's tokenizer, truncated to the first 32000 ids for TinyLlama's vocabulary and left as it is for the
@@ -11,6 +11,11 @@ do, since they depend on the shapes. Llama-3.2's rope scaling is left out (it ch
 Each stage is one `quantwb` child process (peak RSS from wait4, the child and its waited children); evaluation
 also reports the scoring process's own peak RSS and forward speed from its record. Per stage it prints wall time,
 peak RSS and peak RSS / the fp32 model's bytes, and the targets of issue 16 where they apply.
+
+The mix stage (`quantwb mix --match Q4_K_M --no-judge`, Fisher scores, one layer per group) prints its parts from
+the manifest (imatrix and conversion, scoring, search, writing) and the scoring time projected to an 8B model of
+the same family: the Fisher pass (forward and backward per window) and the one quantization and dequantization per
+candidate type each grow with the parameter count, so the projection is the measured time × 8e9 / parameters.
 """
 
 from __future__ import annotations
@@ -96,7 +101,8 @@ def quantwb(*args: str) -> list[str]:
     return [sys.executable, "-m", "quantwb.cli", *args]
 
 
-def stages(model: Path, out: Path, device: str, windows: list[int], chosen: set[str]) -> list[tuple[str, list[str]]]:
+def stages(model: Path, out: Path, device: str, windows: list[int], chosen: set[str],
+           mix_chunks: int = 4) -> list[tuple[str, list[str]]]:
     planned = []
     if "gguf" in chosen and truncated(model):
         print(f"{model.parent.name:15} gguf: skipped, llama.cpp's converter refuses a truncated BPE tokenizer "
@@ -109,6 +115,9 @@ def stages(model: Path, out: Path, device: str, windows: list[int], chosen: set[
             extra = CALIBRATION if method == "gptq" else []
             planned.append((method, quantwb(method, str(model), "--group-size", "128", *extra, "--device", device,
                                             "--out", str(out / method))))
+    if "mix" in chosen and not truncated(model):
+        planned.append(("mix Q4_K_M size", quantwb("mix", str(model), "--match", "Q4_K_M", "--chunks", str(mix_chunks),
+                                                   "--no-judge", "--out", str(out / "mix"))))
     if "eval" in chosen:
         for n in windows:
             planned.append((f"eval {n} windows", quantwb("eval", str(model), "--base", str(model), "--chunks", str(n),
@@ -126,11 +135,22 @@ def eval_record(out: Path, n: int) -> dict:
     return json.loads(path.read_text())
 
 
+def mix_notes(out: Path, n_params: int, seconds: float) -> str:
+    """The mix's parts from its manifest, and the scoring time projected to 8B parameters (linear in parameters)."""
+    (manifest,) = (out / "mix").glob("*.manifest.json")
+    wall = json.loads(manifest.read_text())["wall_s"]
+    score = wall["score_s"]
+    return (f"plan+imatrix {wall['plan_s']:.0f} s, scores {score:.0f} s, search {wall['search_s']:.1f} s, write "
+            f"{wall['quantize_s']:.0f} s; scores projected to 8B: {score * 8e9 / n_params / 60:.0f} min, whole mix "
+            f"{seconds * 8e9 / n_params / 3600:.1f} h")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--stages", default="gguf,rtn,gptq,eval")
     parser.add_argument("--windows", default="8,32")
+    parser.add_argument("--mix-chunks", type=int, default=4, help="windows of the choosing text in the mix stage")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work", type=Path, help="keep models and outputs here (default: a temporary folder)")
     parser.add_argument("--tokenizer", type=Path, help="folder with SmolLM2's tokenizer.json (default: the built-in model's)")
@@ -150,7 +170,7 @@ def main() -> None:
         out = work / name / "out"
         print(f"{name:15} {'(model)':16} {'':>8} {fp32 / 2**20:13.0f} {1.0:9.2f}  {n_params / 1e9:.3f} B parameters, fp32 bytes")
         per_token = {}
-        for label, argv in stages(model, out, args.device, windows, set(args.stages.split(","))):
+        for label, argv in stages(model, out, args.device, windows, set(args.stages.split(",")), args.mix_chunks):
             try:
                 seconds, rss = run_child(argv)
             except ChildFailed as err:
@@ -166,6 +186,8 @@ def main() -> None:
                 per_token[n] = 1.0 / speed
                 notes = (f"scoring process {scored_rss / 2**20:.0f} MiB, {speed:.0f} tok/s forward on {resources['device']} "
                          f"({resources.get('dtype')}, batch {resources.get('batch_size')})")
+            if label.startswith("mix"):
+                notes = mix_notes(out, n_params, seconds)
             print(f"{name:15} {label:16} {seconds:8.1f} {rss / 2**20:13.0f} {rss / fp32:9.2f}  {notes}", flush=True)
         if len(per_token) >= 2:
             few, many = min(per_token), max(per_token)

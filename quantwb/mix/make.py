@@ -261,7 +261,8 @@ def _write_manifest(final: Path, source, intermediate: Path, layout: MixLayout, 
     details = {
         "mix": mix,
         "recipe": {"file": recipe.name, "sha256": mix["recipe_sha256"], "lines": recipe.read_text().split(),
-                   "reproduce": reproduce_command(recipe, intermediate.name, final.name, layout.reference_type)},
+                   "reproduce": reproduce_command(recipe, intermediate.name, final.name, layout.reference_type,
+                                                imatrix.path if imatrix else None)},
         "mix_groups": {g.name: choice[g.name].label for g in layout.groups},
         "mix_scores": {"kind": scores.kind, "reference_kld": scores.reference_kld, **scores.facts},
     }

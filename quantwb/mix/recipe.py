@@ -30,6 +30,7 @@ def read_recipe(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def reproduce_command(recipe: Path, source_name: str, out_name: str, ftype_name: str) -> str:
-    """The llama.cpp command line that writes the same file from the same F16 conversion."""
-    return f"llama-quantize --tensor-type-file {recipe.name} {source_name} {out_name} {ftype_name}"
+def reproduce_command(recipe: Path, source_name: str, out_name: str, ftype_name: str, imatrix: Path | None = None) -> str:
+    """The llama.cpp command line that writes the same file from the same F16 conversion (and imatrix)."""
+    with_imatrix = f"--imatrix {imatrix} " if imatrix else ""
+    return f"llama-quantize --tensor-type-file {recipe.name} {with_imatrix}{source_name} {out_name} {ftype_name}"

@@ -1,5 +1,5 @@
-"""llama.cpp's own `llama-quantize --tensor-type-file` (built from the llama-cpp-python sdist by
-bench/llama_tools.py), given the recipe `quantwb mix` wrote, writes a byte-identical GGUF.
+"""llama.cpp's own `llama-quantize --tensor-type-file --imatrix` (built from the llama-cpp-python sdist by
+bench/llama_tools.py), given the recipe and the importance matrix `quantwb mix` wrote, writes a byte-identical GGUF.
 
 Slow only for the one-time build of llama-quantize (minutes); the mix itself is the tiny model's."""
 
@@ -29,8 +29,9 @@ def test_llama_quantize_reproduces_the_mix_from_its_recipe(tiny_model: Path, tmp
     assert len({type_name for _, type_name in read_recipe(result.recipe)}) > 1  # a real mix of types
     source = converted_path(resolve(str(tiny_model)), INTERMEDIATE_TYPE)
     again = tmp_path / "again.gguf"
-    command = [str(llama_quantize()), "--tensor-type-file", str(result.recipe), str(source), str(again),
-               result.variant.manifest["type"]]
+    imatrix = result.variant.manifest["mix"]["imatrix"]["file"]  # the one the mix computed and wrote with
+    command = [str(llama_quantize()), "--tensor-type-file", str(result.recipe), "--imatrix", imatrix, str(source),
+               str(again), result.variant.manifest["type"]]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert sha256_file(again) == sha256_file(result.variant.path)
