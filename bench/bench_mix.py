@@ -14,7 +14,7 @@ Then the rank correlation (Spearman, target ≥ 0.85) between the Fisher-predict
 rises over every (group, option) of a grouping the measured scan can afford (`--check-layers-per-group`, default
 10 layers per group: a measured per-layer scan is ~10x the files).
     python bench/bench_mix.py [--model smollm2-135m] [--types Q3_K_M,Q4_K_M,Q5_K_M] [--chunks N]
-        [--judge-chunks 40] [--check-layers-per-group 10] [--skip-check] [--out DIR]
+        [--judge-chunks 40] [--check-layers-per-group 10] [--skip-check | --check-only] [--out DIR]
 The embedded SmolLM2-135M's weights sit on a Q4_1 grid, which flatters asymmetric 4-bit types (Q4_1, Q5_0's
 neighbours are not): the ratios are this model's. The machine's load (os.getloadavg) is printed with the times.
 """
@@ -40,12 +40,14 @@ def main() -> None:
     parser.add_argument("--judge-chunks", type=int, default=40, help="windows of the judging text")
     parser.add_argument("--check-layers-per-group", type=int, default=10)
     parser.add_argument("--skip-check", action="store_true", help="skip the rank correlation against the measured scan")
+    parser.add_argument("--check-only", action="store_true", help="only the rank correlation against the measured scan")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
     from quantwb.evaluate.pipeline import EvalConfig, evaluate_variants
+    from quantwb.mix.config import MixConfig, MixTarget
     from quantwb.mix.judge import kld_series
-    from quantwb.mix.make import MixConfig, MixTarget, make_mix
+    from quantwb.mix.make import make_mix
     from quantwb.models import resolve
     from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
     from quantwb.reports.paired import paired_difference
@@ -55,6 +57,10 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-mix-"))
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; files in {out}", flush=True)
     source = resolve(args.model)
+    if args.check_only:
+        _rank_check(args, source)
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        return
     made: dict[tuple[str, str], object] = {}
     times: dict[tuple[str, str], float] = {}
     for score in ("fisher", "proxy"):

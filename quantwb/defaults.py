@@ -40,11 +40,11 @@ AUTOROUND_FORMAT = "auto_round"
 IMATRIX = "auto"
 
 # Mixed precision (`quantwb mix`): the types each tensor group may take (llama.cpp writes a fallback where a row
-# is not a whole number of 256-weight blocks), the type every other group keeps while one group is measured,
-# windows of the choosing text per measurement, and the layers that share one type per kind of weight.
-# Bands of 10 layers and 4 windows: SmolLM2-135M's scan is 72 files, 427 s on 2 idle cores, inside the 10-minute
-# budget, and its mixes beat the stock types by 0.33-0.59x KLD (bench_mix.py, README); one layer per group
-# means about 10x the files.
+# is not a whole number of 256-weight blocks), the reference type each group's rise is counted from, the windows
+# of the choosing text that score (one Fisher backward pass each, or each measured file of `--score full`), and
+# the layers that share one type per kind of weight. Fisher scores cost one pass per window and one quantization
+# per type whatever the grouping, so every layer is chosen on its own: SmolLM2-135M scores in about 3 minutes on
+# 2 cores (bench/bench_mix.py, docs/results.md), where measuring every per-layer option would be about 70.
 MIX_CANDIDATES = ("Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_0")
 MIX_REFERENCE_TYPE = "Q8_0"
 MIX_SCAN_CHUNKS = 4

@@ -43,6 +43,19 @@ def module_home(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
+def tiny_gguf(tiny_model: Path, module_home: Path, module_dir):
+    """`tiny_gguf(type)`: the tiny model quantized by llama.cpp to `type` (no imatrix), once per module."""
+    from quantwb.models import resolve
+    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
+
+    def make(type_name: str) -> Path:
+        (artifact,) = quantize_gguf(resolve(str(tiny_model)), [type_name], module_dir(type_name), ImatrixChoice("none"))
+        return artifact.path
+
+    return make
+
+
+@pytest.fixture(scope="module")
 def module_dir(tmp_path_factory: pytest.TempPathFactory):
     """`module_dir(name)`: a new folder for a module's shared fixtures, removed when the module's tests end.
 

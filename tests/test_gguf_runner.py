@@ -15,14 +15,8 @@ CTX, FIRST = 64, 32
 
 
 @pytest.fixture(scope="module")
-def tiny_f16(tiny_model: Path, module_dir) -> Path:
-    from quantwb.models import resolve
-    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTWB_HOME", str(module_dir("runner-home")))
-        (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["F16"], module_dir("runner"), imatrix=ImatrixChoice("none"))
-    return artifact.path
+def tiny_f16(tiny_gguf) -> Path:
+    return tiny_gguf("F16")
 
 
 def test_windows_decoded_together_equal_windows_decoded_alone(tiny_f16: Path) -> None:

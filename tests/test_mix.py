@@ -21,7 +21,7 @@ SMALL = {"ctx": 128, "chunks": 2, "judge_chunks": 2, "layers_per_group": 2, "can
 
 
 def _config(model: Path, out: Path, score: str = "full", **target):
-    from quantwb.mix.make import MixConfig, MixTarget
+    from quantwb.mix.config import MixConfig, MixTarget
 
     return MixConfig(model=str(model), target=MixTarget(**target), out_dir=out, results_dir=None, score=score, **SMALL)
 

@@ -14,14 +14,8 @@ TINY_TEST = SpeedTest(pp_tokens=64, tg_tokens=16, reps=2)
 
 
 @pytest.fixture(scope="module")
-def tiny_q8(tiny_model: Path, module_dir) -> Path:
-    from quantwb.models import resolve
-    from quantwb.quantize.gguf import ImatrixChoice, quantize_gguf
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUANTWB_HOME", str(module_dir("speed-home")))
-        (artifact,) = quantize_gguf(resolve(str(tiny_model)), ["Q8_0"], module_dir("speed"), imatrix=ImatrixChoice("none"))
-    return artifact.path
+def tiny_q8(tiny_gguf) -> Path:
+    return tiny_gguf("Q8_0")
 
 
 def _positive(value: float | None) -> bool:

@@ -48,8 +48,9 @@ def mix(model: str, target_size: int | None, target_bpw: float | None, match: st
         judge_text: str | None, ctx: int, chunks: int, score: str, imatrix: str, require_better: bool,
         judge_chunks: int | None, layers_per_group: int, out_dir: Path, results_dir: Path, no_judge: bool) -> None:
     """Score each tensor group's types by KLD and write the GGUF that loses least within the budget."""
+    from quantwb.mix.config import MixConfig, MixTarget
     from quantwb.mix.imatrix_choice import parse_mix_imatrix
-    from quantwb.mix.make import MixConfig, MixTarget, make_mix
+    from quantwb.mix.make import make_mix
     from quantwb.mix.make import require_better as enforce_better
 
     config = MixConfig(

@@ -24,12 +24,13 @@ from quantwb.formats.gguf_facts import read_tensor_types
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
 from quantwb.formats.variant import Variant, read_variant
 from quantwb.mix.allocate import Item, allocate
+from quantwb.mix.config import MixConfig, MixTarget
 from quantwb.mix.fisher import fisher_diagonal
 from quantwb.mix.imatrix_choice import mix_imatrix
 from quantwb.mix.judge import Verdict, judge, stock_type_for
 from quantwb.mix.layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
 from quantwb.mix.recipe import recipe_path, recipe_text, reproduce_command
-from quantwb.mix.scores import SCORES, Score, Scores, error_scores, full_scores
+from quantwb.mix.scores import SCORES, Scores, error_scores, full_scores
 from quantwb.models import ModelSource, resolve
 from quantwb.quantize.base import Stopwatch
 from quantwb.quantize.gguf import PreparedImatrix, write_gguf_manifest
@@ -42,48 +43,6 @@ log = logging.getLogger(__name__)
 
 class NotBetterError(GateError):
     """`--require-better`: the mix is not better than the stock type of its size (exit code of the CI gates)."""
-
-
-@dataclass(frozen=True)
-class MixTarget:
-    """Exactly one of: a file size in bytes, bits per weight (tensor bytes × 8 / parameters), or a stock type's size."""
-
-    size_bytes: int | None = None
-    bpw: float | None = None
-    match: str | None = None
-
-    def __post_init__(self) -> None:
-        if sum(value is not None for value in (self.size_bytes, self.bpw, self.match)) != 1:
-            raise InputError("give exactly one target: --target-size, --target-bpw or --match")
-
-    @property
-    def label(self) -> str:
-        if self.match:
-            return f"as-{self.match.upper()}"
-        return f"{self.bpw:g}bpw" if self.bpw is not None else f"{self.size_bytes}B"
-
-
-@dataclass(frozen=True)
-class MixConfig:
-    model: str
-    target: MixTarget
-    candidates: tuple[str, ...] = defaults.MIX_CANDIDATES
-    text: str = defaults.EVAL_TEXT  # the text that chooses (sensitivity scan)
-    judge_text: str | None = None  # the text that judges; None: c4, or wiki when c4 chose
-    ctx: int = defaults.EVAL_CTX
-    chunks: int | None = defaults.MIX_SCAN_CHUNKS  # windows of the choosing text that score (Fisher pass or scan)
-    judge_chunks: int | None = None  # None: every window of the judging text
-    layers_per_group: int = defaults.MIX_LAYERS_PER_GROUP
-    score: Score = defaults.MIX_SCORE  # type: ignore[assignment]
-    imatrix: str | Path = defaults.MIX_IMATRIX  # auto, none, or a file (imatrix_choice.parse_mix_imatrix)
-    require_better: bool = False  # checked before work (it needs the judge); require_better() enforces it
-    out_dir: Path = Path(defaults.OUT_DIR)
-    results_dir: Path | None = Path(defaults.RESULTS_DIR)  # None: no judging run
-    threads: int | None = None
-
-    @property
-    def judging_text(self) -> str:
-        return self.judge_text or ("wiki" if self.text == "c4" else "c4")
 
 
 @dataclass(frozen=True)

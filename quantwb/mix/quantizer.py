@@ -9,9 +9,10 @@ from quantwb import defaults
 from quantwb.errors import InputError, UnsupportedError
 from quantwb.formats.gguf_types import parse_gguf_type
 from quantwb.formats.variant import Variant
+from quantwb.mix.config import MixConfig, MixTarget
 from quantwb.mix.imatrix_choice import parse_mix_imatrix
 from quantwb.mix.layout import check_candidates
-from quantwb.mix.make import MixConfig, MixTarget, make_mix
+from quantwb.mix.make import make_mix
 from quantwb.models import ModelSource
 from quantwb.quantize.base import QuantSpec
 from quantwb.quantize.method_fields import MixOptions

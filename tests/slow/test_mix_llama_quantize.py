@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def test_llama_quantize_reproduces_the_mix_from_its_recipe(tiny_model: Path, tmp_path: Path) -> None:
     from bench.llama_tools import llama_quantize
     from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
-    from quantwb.mix.make import MixConfig, MixTarget, make_mix
+    from quantwb.mix.config import MixConfig, MixTarget
+    from quantwb.mix.make import make_mix
     from quantwb.mix.recipe import read_recipe
     from quantwb.models import resolve
     from quantwb.quantize.gguf_convert import converted_path
