@@ -77,15 +77,18 @@ def main() -> None:
     with_imatrix = quantize_gguf(source, types, out / "stock-imat", ImatrixChoice("file", imatrix))
     stock = dict(zip(types, with_imatrix, strict=True))
     plain = dict(zip(types, quantize_gguf(source, types, out / "stock", ImatrixChoice("none")), strict=True))
-    files = [*stock.values(), *plain.values(), *(r.variant for r in made.values())]
-    judge = EvalConfig(base=args.model, text="c4", chunks=args.judge_chunks, out_dir=out / "records", gen_tokens=0)
+    # each set in its own record folder: the fisher and proxy mixes of one target share a file name
+    sets = {"stock-imat": list(stock.values()), "stock": list(plain.values()),
+            **{score: [r.variant for (s, _), r in made.items() if s == score] for score in ("fisher", "proxy")}}
     series = {}
-    for path in evaluate_variants([v.path for v in files], judge):
-        kld, windows = kld_series(path)
-        series[path.name.removesuffix(".text.json")] = (kld, windows)
+    for name, variants in sets.items():
+        judge = EvalConfig(base=args.model, text="c4", chunks=args.judge_chunks, out_dir=out / "records" / name,
+                           gen_tokens=0)
+        for variant, path in zip(variants, evaluate_variants([v.path for v in variants], judge), strict=True):
+            series[variant.sha256] = kld_series(path)
 
     def kld_of(variant):
-        return series[variant.name]
+        return series[variant.sha256]
 
     print(f"\nchosen on wiki ({args.chunks} windows of 512; {defaults.MIX_LAYERS_PER_GROUP} layer(s) per group; "
           f"imatrix: {imatrix.name}); judged on c4 ({args.judge_chunks} windows of 512); KLD in nats")
