@@ -59,12 +59,22 @@ def test_ctrl_c_stops_gguf_with_seven_types(tiny_model: Path, tmp_path: Path) ->
     convert_to_gguf(resolve(str(tiny_model)))  # cached: the tries below start quantizing at once
     draw = random.Random(20261203)
     args = [str(tiny_model), *(item for name in GGUF_TYPES for item in ("--type", name))]
+    # one uninterrupted run sets the pace: a type of the tiny model takes about 0.5 s on a 2-core machine
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "quantwb.cli", "gguf", *args, "--out", str(tmp_path / "paced")],
+                   capture_output=True, check=True)
+    per_type_s = (time.monotonic() - started) / len(GGUF_TYPES)
+
+    def begun(out: Path) -> int:  # types llama.cpp has started on: the complete ones and the one being written
+        return len(list(out.glob("*.gguf"))) + bool(_partials(out))
+
     took = []
     for attempt in range(TRIES):
         out = tmp_path / f"out-{attempt}"
         process = _start("gguf", *args, "--out", str(out))
-        # a random moment after llama.cpp started on a type: the first, or one of the next few
-        _, seconds = _interrupt(process, lambda out=out: bool(_partials(out)), draw.uniform(0.0, 4.0))
+        # a random moment of a random type, with at least two types still to make whatever the machine's pace
+        nth = draw.randint(1, len(GGUF_TYPES) - 2)
+        _, seconds = _interrupt(process, lambda out=out, nth=nth: begun(out) >= nth, draw.uniform(0.0, per_type_s))
         took.append(seconds)
         assert not _partials(out)
         for gguf in out.glob("*.gguf"):  # what is there is complete: its manifest and Modelfile beside it
@@ -81,8 +91,9 @@ def test_ctrl_c_stops_gguf_with_seven_types(tiny_model: Path, tmp_path: Path) ->
 def test_ctrl_c_stops_the_mix_scan_and_a_rerun_resumes(tiny_model: Path, tmp_path: Path, quantwb_home: Path) -> None:
     draw = random.Random(3)
     out = tmp_path / "out"
-    args = ["mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "Q2_K,Q4_K,Q8_0", "--ctx", "128", "--chunks", "2",
-            "--layers-per-group", "1", "--score", "full", "--no-judge", "--out", str(out)]
+    # 15 groups x 4 types besides the default: 60 scan results, about 0.4 s each on a 2-core machine
+    args = ["mix", str(tiny_model), "--match", "Q4_K_M", "--candidates", "Q2_K,Q3_K,Q4_K,Q6_K,Q8_0",
+            "--ctx", "128", "--chunks", "2", "--layers-per-group", "1", "--score", "full", "--no-judge", "--out", str(out)]
     scans = quantwb_home / "mix-scan"
 
     def measured() -> int:
@@ -92,8 +103,9 @@ def test_ctrl_c_stops_the_mix_scan_and_a_rerun_resumes(tiny_model: Path, tmp_pat
     for _ in range(TRIES):
         before = measured()
         process = _start(*args)
-        # mid-scan: once this run has measured one more (group, type), at a random moment of the next ones
-        _, seconds = _interrupt(process, lambda before=before: measured() > before, draw.uniform(0.0, 3.0))
+        # mid-scan: once this run has measured one more (group, type), at a random moment of the next one or two;
+        # ten tries then use at most half of the scan even on a machine four times as fast
+        _, seconds = _interrupt(process, lambda before=before: measured() > before, draw.uniform(0.0, 0.4))
         took.append(seconds)
         assert not _partials(out, scans)
         assert not list(out.glob("*.gguf"))
