@@ -151,6 +151,15 @@ def _rank_check(args, source) -> None:
     for name, scores in (("fisher", predicted), ("proxy", proxy)):
         rho = spearmanr([scores.rises[p] for p in pairs], truth).statistic
         print(f"  Spearman({name}, measured) = {rho:.3f} (target ≥ 0.85 for fisher)")
+    # per option: where the quadratic prediction ranks and scales worst (the low end is where mixes lose)
+    print("  per option: pairs, Spearman(fisher, measured) across groups, median fisher / measured rise")
+    for label in sorted({option for _, option in pairs}):
+        mine = [p for p in pairs if p[1] == label]
+        fisher, truth_here = [predicted.rises[p] for p in mine], [measured.rises[p] for p in mine]
+        rho = spearmanr(fisher, truth_here).statistic if len(mine) > 2 else float("nan")
+        ratios = [f / t for f, t in zip(fisher, truth_here, strict=True) if t > 0]
+        median = float(np.median(ratios)) if ratios else float("nan")
+        print(f"    {label:24} {len(mine):4d}  {rho:6.3f}  {median:7.3f}")
 
 
 if __name__ == "__main__":
