@@ -151,7 +151,7 @@ def _rank_check(args, source) -> None:
     for name, scores in (("fisher", predicted), ("proxy", proxy)):
         rho = spearmanr([scores.rises[p] for p in pairs], truth).statistic
         print(f"  Spearman({name}, measured) = {rho:.3f} (target ≥ 0.85 for fisher)")
-    # per option: where the quadratic prediction ranks and scales worst (the low end is where mixes lose)
+    # per option: which options the quadratic prediction ranks and scales worst across groups
     print("  per option: pairs, Spearman(fisher, measured) across groups, median fisher / measured rise")
     for label in sorted({option for _, option in pairs}):
         mine = [p for p in pairs if p[1] == label]
