@@ -70,11 +70,23 @@ class LazyGroup(click.Group):
             sys.exit(err.exit_code)
         except click.Abort:  # Ctrl-C before a command ran (while its modules import)
             click.echo(INTERRUPTED, err=True)
-            sys.exit(130)
-        sys.exit(code if isinstance(code, int) else 0)
+            code = 130
+        _exit(code if isinstance(code, int) else 0)
 
 
 INTERRUPTED = "interrupted: nothing incomplete was left under a final name"
+
+
+def _exit(code: int) -> None:
+    """sys.exit(code), keeping 130 after a Ctrl-C that quantwb caught.
+
+    CPython (3.11 to 3.13) marks a KeyboardInterrupt raised inside exec() or eval() of a string as unhandled even when
+    code above catches it, and under `python -m` the interpreter then ends itself by SIGINT (returncode -2) instead of
+    exiting with the code given. dataclasses, namedtuple and pydantic build methods that way while modules import, so a
+    Ctrl-C in a command's first second often lands there. Running exec() once more clears the mark."""
+    if code == 130:
+        exec("")  # noqa: S102 - clears the interpreter's unhandled-interrupt mark (see above)
+    sys.exit(code)
 
 
 def _verbose(argv: list[str]) -> bool:

@@ -1,4 +1,4 @@
-"""Ctrl-C at random moments of `quantwb gguf` (seven types) and of `quantwb mix`'s sensitivity scan, as a terminal
+"""Ctrl-C at random moments of `quantwb gguf` (seven types), of `quantwb mix`'s measured scan and of its Fisher scores, as a terminal
 sends it (SIGINT to the whole foreground process group): every time the command stops within 3 s with exit 130
 and one line, no traceback and no partial file, and a rerun resumes from what was complete."""
 
@@ -114,3 +114,33 @@ def test_ctrl_c_stops_the_mix_scan_and_a_rerun_resumes(tiny_model: Path, tmp_pat
     rerun = subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{done} reused" in " ".join(rerun.stdout.split()), rerun.stdout  # rich may wrap the line
+
+
+def test_ctrl_c_stops_the_fisher_scores_and_a_rerun_resumes(tiny_model: Path, tmp_path: Path, quantwb_home: Path) -> None:
+    draw = random.Random(7)
+    out = tmp_path / "out"
+    # the default scores: an imatrix, a Fisher pass, then one quantization and dequantization per candidate type (6)
+    args = ["mix", str(tiny_model), "--match", "Q4_K_M", "--ctx", "128", "--chunks", "2", "--no-judge", "--out", str(out)]
+    errors = quantwb_home / "mix-errors"
+
+    def quantized() -> int:
+        return len(list(errors.glob("*/*.json")))
+
+    took = []
+    # early (start-up, imatrix, base pass or Fisher pass: seconds of work before the first type), then twice mid-way
+    # through the types (about 3 s each for the tiny model on a 2-core machine)
+    for early in (True, False, False):
+        before = quantized()
+        process = _start(*args)
+        ready = (lambda: True) if early else (lambda before=before: quantized() > before)
+        # from 0.1 s: before that the interpreter itself is starting (a Ctrl-C there is Python's, with its traceback)
+        _, seconds = _interrupt(process, ready, draw.uniform(0.1, 1.0))
+        took.append(seconds)
+        assert not _partials(out, errors)
+        assert not list(out.glob("*.gguf"))
+    assert max(took) < STOP_S, took
+    done = quantized()
+    assert done < 6
+    rerun = subprocess.run([sys.executable, "-m", "quantwb.cli", *args], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{6 - done} types quantized" in " ".join(rerun.stdout.split()), rerun.stdout
