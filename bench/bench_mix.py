@@ -122,10 +122,9 @@ def _rank_check(args, source) -> None:
 
     from quantwb.evaluate.pipeline import EvalConfig, prepare_text
     from quantwb.formats.gguf_types import INTERMEDIATE_TYPE
-    from quantwb.mix.fisher import fisher_diagonal
     from quantwb.mix.imatrix_choice import mix_imatrix
     from quantwb.mix.layout import mix_layout
-    from quantwb.mix.scores import error_scores, full_scores
+    from quantwb.mix.scores import error_scores, fisher_scores, full_scores
     from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256
 
     intermediate = convert_to_gguf(source, INTERMEDIATE_TYPE)
@@ -138,12 +137,9 @@ def _rank_check(args, source) -> None:
     start = time.perf_counter()
     measured = full_scores(layout, sha, setup, config, means, imatrix.sha256)
     full_s = time.perf_counter() - start
-    key = {"model": source.sha256, "base_cache": setup.cache_dir.name, "windows": setup.plan.n_chunks,
-           "seed": defaults.MIX_FISHER_SEED}
-    predicted = error_scores("fisher", layout, sha, key, lambda: fisher_diagonal(
-        source, setup, setup.plan.n_chunks, defaults.MIX_FISHER_SEED, config.runner_options().threads),
-        means, imatrix.sha256, config.runner_options().threads)
-    proxy = error_scores("proxy", layout, sha, None, lambda: None, means, imatrix.sha256, config.runner_options().threads)
+    threads = config.runner_options().threads
+    predicted = fisher_scores(layout, sha, source, setup, means, imatrix.sha256, threads)
+    proxy = error_scores("proxy", layout, sha, None, lambda: None, means, imatrix.sha256, threads)
     pairs = [(g.name, o.label) for g in layout.groups for o in g.options if o.types != g.reference.types]
     truth = [measured.rises[p] for p in pairs]
     print(f"\nrank check on {len(pairs)} (group, option) pairs, {args.check_layers_per_group} layers per group "

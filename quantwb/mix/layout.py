@@ -61,6 +61,11 @@ class MixLayout:
         file_bytes = fixed_file + sum(choice[g.name].file_bytes for g in self.groups)
         return file_bytes, self.fixed_tensor_bytes + sum(choice[g.name].tensor_bytes for g in self.groups)
 
+    def stock_file_bytes(self, gguf_type: str) -> int:
+        """File bytes of the stock type `gguf_type` (Q4_K_M, ...) of this source, as llama.cpp's dry run plans it."""
+        plan = plan_quantization(self.source, parse_gguf_type(gguf_type).ftype).tensors
+        return self.header_bytes + sum(padded(tensor_nbytes(t.shape, t.type_name)) for t in plan)
+
 
 def tensor_pattern(name: str) -> str:
     """An anchored regex that matches exactly one tensor name (llama.cpp's overrides are regex searches)."""

@@ -19,23 +19,21 @@ from quantwb.disk import ensure_folder
 from quantwb.errors import GateError, InputError, QuantizationError
 from quantwb.evaluate.pipeline import EvalConfig, TextSetup, position_stats, prepare_text
 from quantwb.fileio import atomic_path, sha256_file
-from quantwb.formats.ggml_sizes import padded, tensor_nbytes
 from quantwb.formats.gguf_facts import read_tensor_types
 from quantwb.formats.gguf_types import INTERMEDIATE_TYPE, parse_gguf_type
 from quantwb.formats.variant import Variant, read_variant
 from quantwb.mix.allocate import Item, allocate
 from quantwb.mix.config import MixConfig, MixTarget
-from quantwb.mix.fisher import fisher_diagonal
 from quantwb.mix.imatrix_choice import mix_imatrix
 from quantwb.mix.judge import Verdict, judge, stock_type_for
 from quantwb.mix.layout import GroupOption, MixLayout, check_candidates, mix_layout, override_ids, overrides
 from quantwb.mix.recipe import recipe_path, recipe_text, reproduce_command
-from quantwb.mix.scores import SCORES, Scores, error_scores, full_scores
+from quantwb.mix.scores import SCORES, Scores, error_scores, fisher_scores, full_scores
 from quantwb.models import ModelSource, resolve
 from quantwb.quantize.base import Stopwatch
 from quantwb.quantize.gguf import PreparedImatrix, write_gguf_manifest
 from quantwb.quantize.gguf_convert import convert_to_gguf, converted_sha256, safe_model_name
-from quantwb.quantize.llama_quantize import plan_quantization, quantize_file
+from quantwb.quantize.llama_quantize import quantize_file
 from quantwb.texts import load_text
 
 log = logging.getLogger(__name__)
@@ -141,17 +139,9 @@ def _scores(config: MixConfig, layout: MixLayout, source: ModelSource, intermedi
     if config.score == "full":
         return full_scores(layout, model_sha, setup, eval_config, means, sha)
     threads = eval_config.runner_options().threads
-    fisher_key = None
     if config.score == "fisher":
-        fisher_key = {"model": source.sha256, "base_cache": setup.cache_dir.name, "windows": setup.plan.n_chunks,
-                      "seed": defaults.MIX_FISHER_SEED}
-
-    def fisher():
-        if config.score != "fisher":
-            return None
-        return fisher_diagonal(source, setup, setup.plan.n_chunks, defaults.MIX_FISHER_SEED, threads)
-
-    return error_scores(config.score, layout, model_sha, fisher_key, fisher, means, sha, threads)
+        return fisher_scores(layout, model_sha, source, setup, means, sha, threads)
+    return error_scores("proxy", layout, model_sha, None, lambda: None, means, sha, threads)
 
 
 def choose(layout: MixLayout, scores: Scores, budget: int, by_tensors: bool) -> dict[str, GroupOption]:
@@ -177,8 +167,7 @@ def _budget(layout: MixLayout, target: MixTarget) -> int:
     if target.size_bytes is not None:
         return target.size_bytes
     assert target.match is not None
-    stock = plan_quantization(layout.source, parse_gguf_type(target.match).ftype).tensors
-    return layout.header_bytes + sum(padded(tensor_nbytes(t.shape, t.type_name)) for t in stock)
+    return layout.stock_file_bytes(target.match)
 
 
 def _reachable(layout: MixLayout, by_tensors: bool) -> tuple[int, int]:

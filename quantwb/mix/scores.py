@@ -17,11 +17,13 @@ from typing import Literal
 
 import numpy as np
 
+from quantwb import defaults
 from quantwb.evaluate.pipeline import EvalConfig, TextSetup
-from quantwb.mix.fisher import FisherDiagonal
+from quantwb.mix.fisher import FisherDiagonal, fisher_diagonal
 from quantwb.mix.layout import GroupOption, MixLayout, TensorGroup
 from quantwb.mix.qerror import TensorError, errors_dir, tensor_errors
 from quantwb.mix.scan import run_scan, scan_dir
+from quantwb.models import ModelSource
 from quantwb.quantize.base import Stopwatch
 
 Score = Literal["fisher", "full", "proxy"]
@@ -55,6 +57,19 @@ def full_scores(layout: MixLayout, intermediate_sha256: str, setup: TextSetup, c
              "reference_kld": scan.reference_kld, "reference_kld_stderr": scan.reference_kld_stderr,
              "rises": {f"{g}→{label}": [m.rise, m.rise_stderr] for (g, label), m in scan.measurements.items()}}
     return Scores("full", rises, scan.reference_kld, scan.wall_s, facts)
+
+
+def fisher_scores(layout: MixLayout, intermediate_sha256: str, source: ModelSource, setup: TextSetup,
+                  imatrix: dict[str, np.ndarray] | None, imatrix_sha256: str | None, threads: int) -> Scores:
+    """The default scores: each option's errors weighted by the Fisher diagonal, taken on `setup`'s windows (kept
+    by the model, its base distributions, the windows and the seed)."""
+    key = {"model": source.sha256, "base_cache": setup.cache_dir.name, "windows": setup.plan.n_chunks,
+           "seed": defaults.MIX_FISHER_SEED}
+
+    def fisher() -> FisherDiagonal:
+        return fisher_diagonal(source, setup, setup.plan.n_chunks, defaults.MIX_FISHER_SEED, threads)
+
+    return error_scores("fisher", layout, intermediate_sha256, key, fisher, imatrix, imatrix_sha256, threads)
 
 
 def error_scores(kind: Score, layout: MixLayout, intermediate_sha256: str, fisher_key: dict | None,

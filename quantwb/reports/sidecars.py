@@ -41,6 +41,13 @@ def text_positions(row: VariantRow) -> Arrays:
     return _sidecar(row, row.text, row.text.positions, "per-position data")
 
 
+def record_positions(record_path: Path, record: Record) -> Arrays:
+    """The per-position arrays of the text record read from `record_path`, checked against the sha256 it holds."""
+    if record.positions is None:
+        return Arrays({}, "its record has no per-position data")
+    return _load(str(record_path.parent / record.positions.file), record.positions.sha256)
+
+
 def task_samples(row: VariantRow) -> Arrays:
     """The per-document task scores of the row's tasks record: '<task>.doc_id' and '<task>.<metric>'."""
     if row.tasks is None:
