@@ -13,6 +13,9 @@ GEN_TOKENS = 32  # greedy tokens quantwb's evaluator times for its own generatio
 RUNTIME_PP_TOKENS = 512
 RUNTIME_TG_TOKENS = 128
 RUNTIME_SPEED_REPS = 3
+# Mean cores other processes kept busy during a speed test above which reports mark its figures as shared: with
+# every core in use by the test, a quarter of one taken by others already slows generation measurably.
+SPEED_BUSY_CORES_WARNING = 0.25
 RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_DIR/<plan name>
 OUT_DIR = "."  # where the quantize commands and `mix` write their variants
 JOBS = 1  # variants a sweep makes and measures at once

@@ -178,6 +178,10 @@ class RuntimeSpeed(_Strict):
     pp_tokens_per_s_sd: float | None = Field(default=None, description="standard deviation over the runs")
     tg_tokens_per_s: float = Field(description="generated tokens/s, mean over the runs")
     tg_tokens_per_s_sd: float | None = Field(default=None, description="standard deviation over the runs")
+    other_cores_busy: float | None = Field(default=None, description="mean CPU cores other processes kept busy while "
+                                           "the test ran (load, warm-up, timed runs); None: not measured (not Linux, "
+                                           "or a record from before quantwb measured it)")
+    cpus: int | None = Field(default=None, description="logical CPUs of the machine the test ran on")
 
 
 class Runtime(_Strict):

@@ -125,6 +125,27 @@ def test_ram_column_is_the_runtimes_and_old_records_say_theirs_is_the_evaluators
     assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill
 
 
+def test_a_speed_measured_beside_other_work_is_marked_and_the_load_stated(tmp_path: Path) -> None:
+    from quantwb.reports.html import render_html
+    from quantwb.reports.markdown import render_markdown
+
+    idle, loaded = (SPEED.model_copy(update={"other_cores_busy": busy, "cpus": 2}) for busy in (0.03, 0.91))
+    r.write_record(with_runtime(text_record(VARIANTS[3]), {512: 190 * 2**20}, speed=idle), tmp_path)
+    r.write_record(with_runtime(text_record(VARIANTS[5]), {512: 180 * 2**20}, speed=loaded), tmp_path)
+    r.write_record(with_runtime(text_record(VARIANTS[6]), {512: 170 * 2**20}, speed=SPEED), tmp_path)  # not measured
+    report = compare([tmp_path])
+    text = render_markdown(report)
+    assert next(line for line in text.splitlines() if "m-Q5_K_M |" in line).endswith("| 900 | 60 |")
+    assert next(line for line in text.splitlines() if "m-Q4_K_M |" in line).endswith(
+        "| 900 (others kept 0.91 cores busy) | 60 (others kept 0.91 cores busy) |")
+    assert "- Load: while each speed test ran, other processes kept at most 0.91 cores busy (of 2)" in text
+    assert ("- Warning: m-Q4_K_M (0.91) were timed while other processes kept at least 0.25 cores busy: their speed "
+            "is understated and does not compare with the other rows (measure them again on an idle machine)") in text
+    assert "- Load while m-Q2_K were timed: not measured" in text
+    drill = render_html(report)
+    assert "<td>tg128 60 ± 1.5</td><td>0.91</td>" in drill
+
+
 def test_speed_columns_are_the_runtimes_and_old_records_render_blank(tmp_path: Path) -> None:
     from quantwb.reports.html import render_html
     from quantwb.reports.markdown import render_markdown
@@ -147,5 +168,5 @@ def test_speed_columns_are_the_runtimes_and_old_records_render_blank(tmp_path: P
 
     drill = render_html(report)
     drill = drill[drill.index('<table id="speed">'):]
-    assert "<td>pp512 900 ± 12</td><td>tg128 60 ± 1.5</td><td>1000</td><td>50</td>" in drill
+    assert "<td>pp512 900 ± 12</td><td>tg128 60 ± 1.5</td><td>–</td><td>1000</td><td>50</td>" in drill
     assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill

@@ -44,3 +44,24 @@ def test_record_path_runs_llama_bench_sizes_in_a_fresh_process(tiny_q8: Path) ->
     speed = measure_runtime_speed("tiny-Q8_0", "gguf", tiny_q8, threads=1, device="cpu")
     assert (speed.pp_tokens, speed.tg_tokens, speed.reps) == (512, 128, 3)  # pp512, tg128, 3 runs
     assert _positive(speed.pp_tokens_per_s) and _positive(speed.tg_tokens_per_s)
+
+
+def test_other_cores_busy_sees_a_process_that_spins_beside_the_measurement() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from quantwb.evaluate.cpu_contention import other_cores_busy
+
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # the interpreter has started and spins
+        result, busy = other_cores_busy(lambda: time.sleep(1.0) or "done")  # this process idles meanwhile
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert result == "done"
+    if busy is None:
+        pytest.skip("no /proc/stat: other processes' CPU time is not measurable here")
+    # the spinner alone would keep one core busy; even on a machine three processes share, it has half of one
+    assert busy >= 0.4, busy

@@ -11,11 +11,13 @@ random ids (min_new_tokens = max_new_tokens, so it never stops early). pp: `gene
 tg: `generate` of `tg_tokens + 1` tokens, less the prefill's time of the same run, leaving `tg_tokens` decodes
 at a depth of `pp_tokens` (llama-bench's tg starts from an empty cache). One untimed warm-up, then `reps` runs.
 
-Tokens/s of each run; the mean and sample standard deviation over the runs, as llama-bench reports.
+Tokens/s of each run; the mean and sample standard deviation over the runs, as llama-bench reports. Beside them, the
+cores other processes kept busy meanwhile (cpu_contention.py): a loaded machine shows in the record.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from quantwb import defaults
+from quantwb.evaluate.cpu_contention import other_cores_busy
 from quantwb.records import RuntimeSpeed
 
 TOKEN_SEED = 0  # the prompt's random token ids: the same on every run and every variant
@@ -52,14 +55,15 @@ def measure_speed(job: SpeedJob) -> RuntimeSpeed:
     """Run `job` here, in a process no other work shares the threads of (runtime_record runs it in the runtime's)."""
     from quantwb.quiet import quiet_libraries
 
+    time_runs = _gguf if job.format == "gguf" else _hf
     with quiet_libraries():
-        time_runs = _gguf if job.format == "gguf" else _hf
-        pp_times, tg_times = time_runs(job.path, job.threads, job.device, job.test)
+        (pp_times, tg_times), others = other_cores_busy(lambda: time_runs(job.path, job.threads, job.device, job.test))
     test = job.test
     pp, tg = [test.pp_tokens / t for t in pp_times], [test.tg_tokens / t for t in tg_times]
     return RuntimeSpeed(method="llama-bench" if job.format == "gguf" else "generate", pp_tokens=test.pp_tokens,
                         tg_tokens=test.tg_tokens, reps=test.reps, pp_tokens_per_s=statistics.fmean(pp),
-                        pp_tokens_per_s_sd=_sd(pp), tg_tokens_per_s=statistics.fmean(tg), tg_tokens_per_s_sd=_sd(tg))
+                        pp_tokens_per_s_sd=_sd(pp), tg_tokens_per_s=statistics.fmean(tg), tg_tokens_per_s_sd=_sd(tg),
+                        other_cores_busy=others, cpus=os.cpu_count())
 
 
 def _sd(values: list[float]) -> float | None:

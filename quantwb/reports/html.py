@@ -91,14 +91,15 @@ def speed_html(report: Report) -> str:
         evaluator = (number(row.value("prompt_tokens_per_s")), number(row.value("gen_tokens_per_s")))
         runtime, speed = row.text.runtime, runtime_speed(row)
         if runtime is None or speed is None:
-            rows.append((row.variant.name, "not measured (older record)", "—", "—", "—", *evaluator))
+            rows.append((row.variant.name, "not measured (older record)", "—", "—", "—", "—", *evaluator))
             continue
         rows.append((row.variant.name, f"{runtime.engine} ({runtime.engine_version}, {runtime.device}, "
                      f"{runtime.threads} threads)", f"{speed.method}, {speed.reps} runs",
                      f"pp{speed.pp_tokens} {_mean_sd(speed.pp_tokens_per_s, speed.pp_tokens_per_s_sd)}",
-                     f"tg{speed.tg_tokens} {_mean_sd(speed.tg_tokens_per_s, speed.tg_tokens_per_s_sd)}", *evaluator))
-    head = ("variant", "runtime", "method", "prompt tok/s", "generation tok/s", "evaluator's prompt tok/s",
-            "evaluator's generation tok/s")
+                     f"tg{speed.tg_tokens} {_mean_sd(speed.tg_tokens_per_s, speed.tg_tokens_per_s_sd)}",
+                     number(speed.other_cores_busy, 2), *evaluator))
+    head = ("variant", "runtime", "method", "prompt tok/s", "generation tok/s", "cores others kept busy",
+            "evaluator's prompt tok/s", "evaluator's generation tok/s")
     return _details("Speed: the runtime's tokens/s (mean ± sd over the runs), and quantwb's evaluator's", "speed",
                     head, rows)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from quantwb import defaults
+from quantwb.records import RuntimeSpeed
 from quantwb.reports.compare import Report
 from quantwb.reports.numbers import MISSING, number
 from quantwb.reports.variants import VariantRow, runtime_speed
@@ -43,12 +45,18 @@ def _cell(kind: str, digits: int, differing: list[str], count_in_header: bool) -
         if speed is None or setup is None:
             return MISSING
         notes = [setup[part] for part in differing]
+        if _shared(speed):
+            notes.append(f"others kept {speed.other_cores_busy:.2f} cores busy")
         if not count_in_header:
             notes.insert(0, f"{kind}{getattr(speed, f'{kind}_tokens')}")
         text = number(getattr(speed, f"{kind}_tokens_per_s"), digits)
         return f"{text} ({', '.join(notes)})" if notes else text
 
     return cell
+
+
+def _shared(speed: RuntimeSpeed) -> bool:
+    return (speed.other_cores_busy or 0.0) >= defaults.SPEED_BUSY_CORES_WARNING
 
 
 def speed_lines(report: Report) -> list[str]:
@@ -71,8 +79,31 @@ def speed_lines(report: Report) -> list[str]:
     if len(devices) > 1:
         lines.append(f"Warning: speed was measured on different devices ({', '.join(devices)}); each speed cell names "
                      "its device, and figures from different devices do not compare")
+    lines += _load_lines(report)
     old = [row.variant.name for row in report.rows if row.text and runtime_speed(row) is None]
     if old:
         lines.append(f"Speed of {', '.join(old)} not measured by their runtime: their records predate it (evaluate them "
                      "again for it); quantwb's evaluator's own throughput is in the JSON report (gen_tokens_per_s)")
+    return lines
+
+
+def _load_lines(report: Report) -> list[str]:
+    """What else ran on the machine while speed was timed: the most any row shared, and a warning naming the rows
+    whose figures were measured on shared cores."""
+    speeds = [(row.variant.name, speed) for row in report.rows if (speed := runtime_speed(row))]
+    measured = [(name, speed) for name, speed in speeds if speed.other_cores_busy is not None]
+    if not measured:
+        return []
+    cpus = sorted({str(speed.cpus) for _, speed in measured if speed.cpus})
+    most = max(speed.other_cores_busy or 0.0 for _, speed in measured)
+    lines = [f"Load: while each speed test ran, other processes kept at most {most:.2f} cores busy"
+             + (f" (of {'/'.join(cpus)})" if cpus else "")]
+    shared = [f"{name} ({speed.other_cores_busy:.2f})" for name, speed in measured if _shared(speed)]
+    if shared:
+        lines.append(f"Warning: {', '.join(shared)} were timed while other processes kept at least "
+                     f"{defaults.SPEED_BUSY_CORES_WARNING} cores busy: their speed is understated and does not compare "
+                     "with the other rows (measure them again on an idle machine)")
+    unmeasured = [name for name, speed in speeds if speed.other_cores_busy is None]
+    if unmeasured:
+        lines.append(f"Load while {', '.join(unmeasured)} were timed: not measured")
     return lines
