@@ -13,8 +13,9 @@ GEN_TOKENS = 32  # greedy tokens quantwb's evaluator times for its own generatio
 RUNTIME_PP_TOKENS = 512
 RUNTIME_TG_TOKENS = 128
 RUNTIME_SPEED_REPS = 3
-# Mean cores other processes kept busy during a speed test above which reports mark its figures as shared: with
-# every core in use by the test, a quarter of one taken by others already slows generation measurably.
+# Mean cores other processes kept busy during a speed test from which reports mark its figures as shared. A chosen
+# line, not a measured one: llama.cpp's threads wait for one another at every step, so when the test uses every core,
+# work that holds one of them part-time holds all of them up (docs/runtime-memory.md).
 SPEED_BUSY_CORES_WARNING = 0.25
 RESULTS_DIR = "results"  # `quantwb eval` records; a sweep writes into RESULTS_DIR/<plan name>
 OUT_DIR = "."  # where the quantize commands and `mix` write their variants
