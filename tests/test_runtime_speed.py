@@ -65,3 +65,21 @@ def test_other_cores_busy_sees_a_process_that_spins_beside_the_measurement() -> 
         pytest.skip("no /proc/stat: other processes' CPU time is not measurable here")
     # the spinner alone would keep one core busy; even on a machine three processes share, it has half of one
     assert busy >= 0.4, busy
+
+
+def test_the_runtime_process_loads_no_quantwb_bookkeeping_before_its_peak_is_read(tiny_q8: Path) -> None:
+    """The process that measures the RAM to run a variant and then its speed imports what unpickling its job imports
+    before the peak is read: quantwb's records (pydantic) would add their ~15 MiB to every variant's figure."""
+    import pickle
+    import subprocess
+    import sys
+
+    from quantwb.evaluate.runtime import RuntimeJob
+    from quantwb.evaluate.runtime_speed import SpeedJob, memory_then_speed
+
+    jobs = (RuntimeJob("gguf", tiny_q8, 512, 1, "cpu", "f16"), SpeedJob("gguf", tiny_q8, 1))
+    probe = ("import pickle, sys; import quantwb.workers; pickle.loads(sys.stdin.buffer.read()); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' or m == 'quantwb.records'))")
+    result = subprocess.run([sys.executable, "-c", probe], input=pickle.dumps((memory_then_speed, jobs)),
+                            capture_output=True, check=True)
+    assert result.stdout.decode().strip() == "[]", result.stdout

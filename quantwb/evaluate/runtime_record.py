@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Literal
 
 from quantwb.errors import InputError
-from quantwb.evaluate.runtime import RuntimeJob, RuntimeResult, measure_runtime
-from quantwb.evaluate.runtime_speed import SpeedJob, SpeedTest, measure_speed
+from quantwb.evaluate.runtime import RuntimeJob, measure_runtime
+from quantwb.evaluate.runtime_speed import SpeedJob, SpeedTest, measure_speed, memory_then_speed
 from quantwb.formats.kv_geometry import kv_geometry
 from quantwb.records import KVShape, Runtime, RuntimeMemory, RuntimeSpeed
 from quantwb.workers import run_isolated
@@ -39,7 +39,7 @@ def measure_runtime_memory(label: str, fmt: Literal["hf", "gguf"], path: Path, c
         job = RuntimeJob(fmt, Path(path), ctx, threads, device, kv_type)
         if index == 0 and speed is not None:
             speed_job = SpeedJob(fmt, Path(path), threads, device, speed)
-            result, timed = run_isolated(_memory_then_speed, (job, speed_job), f"{label} runtime at ctx {ctx}")
+            result, timed = run_isolated(memory_then_speed, (job, speed_job), f"{label} runtime at ctx {ctx}")
             _log_speed(label, timed, threads, device)
         else:
             result = run_isolated(measure_runtime, job, f"{label} runtime at ctx {ctx}")
@@ -53,12 +53,6 @@ def measure_runtime_memory(label: str, fmt: Literal["hf", "gguf"], path: Path, c
                                          gen_tokens=res.gen_tokens, buffers=res.buffers) for res in results],
         speed=timed,
     )
-
-
-def _memory_then_speed(jobs: tuple[RuntimeJob, SpeedJob]) -> tuple[RuntimeResult, RuntimeSpeed]:
-    """In one fresh process: the memory job (its peak RSS read as it ends), then the speed test."""
-    memory = measure_runtime(jobs[0])
-    return memory, measure_speed(jobs[1])
 
 
 def _log_speed(label: str, speed: RuntimeSpeed, threads: int, device: str) -> None:

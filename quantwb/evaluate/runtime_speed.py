@@ -24,11 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from quantwb import defaults
 from quantwb.evaluate.cpu_contention import other_cores_busy
-from quantwb.records import RuntimeSpeed
+from quantwb.evaluate.runtime import RuntimeJob, RuntimeResult, measure_runtime
+
+if TYPE_CHECKING:
+    from quantwb.records import RuntimeSpeed
 
 TOKEN_SEED = 0  # the prompt's random token ids: the same on every run and every variant
 
@@ -51,9 +54,17 @@ class SpeedJob:
     test: SpeedTest = SpeedTest()
 
 
+def memory_then_speed(jobs: tuple[RuntimeJob, SpeedJob]) -> tuple[RuntimeResult, RuntimeSpeed]:
+    """In one fresh process: the memory job (its peak RSS read as it ends), then the speed test. This module is what
+    that process imports before its peak is read, so it imports quantwb's records (pydantic) only after."""
+    memory = measure_runtime(jobs[0])
+    return memory, measure_speed(jobs[1])
+
+
 def measure_speed(job: SpeedJob) -> RuntimeSpeed:
     """Run `job` here, in a process no other work shares the threads of (runtime_record runs it in the runtime's)."""
     from quantwb.quiet import quiet_libraries
+    from quantwb.records import RuntimeSpeed
 
     time_runs = _gguf if job.format == "gguf" else _hf
     with quiet_libraries():
