@@ -263,8 +263,31 @@ def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+# The CPU's vector extensions that the engines' kernels choose between at run time (torch's and ggml's): the same
+# file measured on CPUs with different ones gives slightly different numbers (docs/results.md, "Known limits").
+_SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+               "amx_tile", "amx_bf16", "asimd", "sve")
+
+
 def environment() -> dict[str, str]:
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": str(os.cpu_count())}
+    """Where the record was measured: Python, the OS, the CPU's model, logical CPUs and vector extensions."""
+    facts = {"python": platform.python_version(), "platform": platform.platform(), "cpus": str(os.cpu_count())}
+    return facts | _cpu_facts()
+
+
+def _cpu_facts() -> dict[str, str]:
+    """The CPU's model and vector extensions from /proc/cpuinfo (Linux); the processor's name elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"cpu": platform.processor() or platform.machine()}
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    model = fields.get("model name") or fields.get("Model") or platform.processor() or platform.machine()
+    return {"cpu": model, "cpu_simd": " ".join(flag for flag in _SIMD_FLAGS if flag in flags)}
 
 
 def record_filename(record: Record) -> str:

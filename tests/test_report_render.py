@@ -170,3 +170,21 @@ def test_speed_columns_are_the_runtimes_and_old_records_render_blank(tmp_path: P
     drill = drill[drill.index('<table id="speed">'):]
     assert "<td>pp512 900 ± 12</td><td>tg128 60 ± 1.5</td><td>–</td><td>1000</td><td>50</td>" in drill
     assert "<td>m-Q4_K_M</td><td>not measured (older record)</td>" in drill
+
+
+def test_the_report_names_the_machine_and_warns_when_records_come_from_different_cpus(tmp_path: Path) -> None:
+    from quantwb.reports.markdown import render_markdown
+
+    here = {"cpus": "2", "cpu": "AMD EPYC", "cpu_simd": "avx2 avx512f"}
+    there = {**here, "cpu_simd": "avx2"}
+    r.write_record(text_record(VARIANTS[3]).model_copy(update={"environment": here}), tmp_path)
+    r.write_record(text_record(VARIANTS[5]).model_copy(update={"environment": here}), tmp_path)
+    assert "- Machine: AMD EPYC, 2 logical CPUs, avx2 avx512f" in render_markdown(compare([tmp_path]))
+
+    r.write_record(text_record(VARIANTS[6]).model_copy(update={"environment": there}), tmp_path)
+    r.write_record(text_record(VARIANTS[0]), tmp_path)  # from before the machine was recorded
+    text = render_markdown(compare([tmp_path]))
+    assert "- Machine: " not in text
+    assert ("- Warning: the records come from CPUs that differ (AMD EPYC, 2 logical CPUs, avx2: m-Q2_K; AMD EPYC, "
+            "2 logical CPUs, avx2 avx512f: m-Q4_K_M, m-Q5_K_M)") in text
+    assert f"- Machine of {VARIANTS[0][0]}: not stated" in text

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from quantwb.reports.compare import Report
+from quantwb.reports.measured_on import machine_lines
 from quantwb.reports.numbers import MISSING, Formatter, UncFormatter, human_bytes, number, with_unc
 from quantwb.reports.paired_cells import flip_columns, paired_columns, statistics_lines
 from quantwb.reports.speed_cells import speed_columns, speed_lines
@@ -153,7 +154,7 @@ def preamble(report: Report) -> list[str]:
         documents = f"first {limit} documents of each task" if limit else "every document"
         shots_text = "each task's default number of few-shot examples" if shots is None else f"{shots}-shot"
         lines.append(f"Tasks (lm-eval): {', '.join(report.task_names)}; {documents}, {shots_text}")
-    lines += runtime_lines(report) + speed_lines(report)
+    lines += machine_lines(report) + runtime_lines(report) + speed_lines(report)
     if report.pareto_metric:
         lines.append(f"{PARETO_MARK} Pareto-optimal: no other variant is both smaller and lower in {report.pareto_metric}. Sorted by size.")
     return lines + statistics_lines(report)
