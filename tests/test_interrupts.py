@@ -116,7 +116,11 @@ def test_ctrl_c_stops_the_mix_scan_and_a_rerun_resumes(tiny_model: Path, tmp_pat
     assert f"{done} reused" in " ".join(rerun.stdout.split()), rerun.stdout  # rich may wrap the line
 
 
-def test_ctrl_c_stops_the_fisher_scores_and_a_rerun_resumes(tiny_model: Path, tmp_path: Path, quantwb_home: Path) -> None:
+def test_ctrl_c_stops_the_fisher_scores_and_a_rerun_resumes(tiny_model: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # a home of its own: the session's would keep these scores for test_mix_scores, which counts the types it quantizes
+    quantwb_home = tmp_path / "home"
+    monkeypatch.setenv("QUANTWB_HOME", str(quantwb_home))
     draw = random.Random(7)
     out = tmp_path / "out"
     # the default scores: an imatrix, a Fisher pass, then one quantization and dequantization per candidate type (6)
