@@ -14,7 +14,11 @@ Then the rank correlation (Spearman, target ≥ 0.85) between the Fisher-predict
 rises over every (group, option) of a grouping the measured scan can afford (`--check-layers-per-group`, default
 10 layers per group: a measured per-layer scan is ~10x the files).
     python bench/bench_mix.py [--model smollm2-135m] [--types Q3_K_M,Q4_K_M,Q5_K_M] [--chunks N]
-        [--judge-chunks 40] [--check-layers-per-group 10] [--skip-check | --check-only] [--out DIR]
+        [--judge-chunks 40] [--check-layers-per-group 10] [--check-chunks N] [--skip-check | --check-only] [--out DIR]
+The measured scan of the rank check runs on `--check-chunks` windows of the choosing text (default: `--chunks`);
+the Fisher scores are always the mix's own, from `--chunks` windows. One layer's measured rise at a 5- or 6-bit type
+is of the order of the scan's own noise at 4 windows (a paired stderr of ~1.2e-4 nats), so more windows give the
+check a steadier reference.
 The embedded SmolLM2-135M's weights sit on a Q4_1 grid, which flatters asymmetric 4-bit types (Q4_1, Q5_0's
 neighbours are not): the ratios are this model's. The machine's load (os.getloadavg) is printed with the times.
 """
@@ -22,6 +26,7 @@ neighbours are not): the ratios are this model's. The machine's load (os.getload
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -39,6 +44,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=defaults.MIX_SCAN_CHUNKS, help="windows of the choosing text")
     parser.add_argument("--judge-chunks", type=int, default=40, help="windows of the judging text")
     parser.add_argument("--check-layers-per-group", type=int, default=10)
+    parser.add_argument("--check-chunks", type=int, default=None,
+                        help="windows of the choosing text the rank check's measured scan runs on (default: --chunks)")
     parser.add_argument("--skip-check", action="store_true", help="skip the rank correlation against the measured scan")
     parser.add_argument("--check-only", action="store_true", help="only the rank correlation against the measured scan")
     parser.add_argument("--out", type=Path, default=None)
@@ -133,9 +140,12 @@ def _rank_check(args, source) -> None:
                         args.check_layers_per_group, has_imatrix=True)
     config = EvalConfig(base=args.model, text=defaults.EVAL_TEXT, chunks=args.chunks)
     setup = prepare_text([], source, None, config)
+    check_chunks = args.check_chunks or args.chunks
+    check_config = dataclasses.replace(config, chunks=check_chunks)
+    check_setup = prepare_text([], source, None, check_config) if check_chunks != args.chunks else setup
     sha, means = converted_sha256(intermediate), imatrix.data.means()
     start = time.perf_counter()
-    measured = full_scores(layout, sha, setup, config, means, imatrix.sha256)
+    measured = full_scores(layout, sha, check_setup, check_config, means, imatrix.sha256)
     full_s = time.perf_counter() - start
     threads = config.runner_options().threads
     predicted = fisher_scores(layout, sha, source, setup, means, imatrix.sha256, threads)
@@ -143,7 +153,11 @@ def _rank_check(args, source) -> None:
     pairs = [(g.name, o.label) for g in layout.groups for o in g.options if o.types != g.reference.types]
     truth = [measured.rises[p] for p in pairs]
     print(f"\nrank check on {len(pairs)} (group, option) pairs, {args.check_layers_per_group} layers per group "
-          f"(measured scan {full_s:.0f} s, {measured.facts['measured']} files measured, {measured.facts['reused']} reused):")
+          f"(measured scan on {check_chunks} windows {full_s:.0f} s, {measured.facts['measured']} files measured, "
+          f"{measured.facts['reused']} reused; Fisher scores from {args.chunks} windows):")
+    stderrs = [stderr for _, stderr in measured.facts["rises"].values()]
+    print(f"  measured rises: median paired stderr {np.median(stderrs):.1e} nats; "
+          f"{sum(t < 0 for t in truth)} of {len(truth)} below the reference")
     for name, scores in (("fisher", predicted), ("proxy", proxy)):
         rho = spearmanr([scores.rises[p] for p in pairs], truth).statistic
         print(f"  Spearman({name}, measured) = {rho:.3f} (target ≥ 0.85 for fisher)")
