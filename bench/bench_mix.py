@@ -153,8 +153,8 @@ def _rank_check(args, source) -> None:
     pairs = [(g.name, o.label) for g in layout.groups for o in g.options if o.types != g.reference.types]
     truth = [measured.rises[p] for p in pairs]
     print(f"\nrank check on {len(pairs)} (group, option) pairs, {args.check_layers_per_group} layers per group "
-          f"(measured scan on {check_chunks} windows {full_s:.0f} s, {measured.facts['measured']} files measured, "
-          f"{measured.facts['reused']} reused; Fisher scores from {args.chunks} windows):")
+          f"(measured scan on {check_setup.plan.n_chunks} windows {full_s:.0f} s, {measured.facts['measured']} files "
+          f"measured, {measured.facts['reused']} reused; Fisher scores from {setup.plan.n_chunks} windows):")
     stderrs = [stderr for _, stderr in measured.facts["rises"].values()]
     print(f"  measured rises: median paired stderr {np.median(stderrs):.1e} nats; "
           f"{sum(t < 0 for t in truth)} of {len(truth)} below the reference")
